@@ -1,0 +1,1 @@
+"""Firstline's custom Rasa actions: acknowledge, answer, flag abuse, hand off."""

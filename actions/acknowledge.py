@@ -1,0 +1,57 @@
+"""The first reply to a complaint, and the honest reply when the bot did not understand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import fill, fit, message_context, phrasebook
+from bot.acknowledgement import AckRequest, compose_acknowledgement, pick
+
+__all__ = ["ActionAcknowledgeComplaint", "ActionAcknowledgeUnsure"]
+
+
+class ActionAcknowledgeComplaint(Action):
+    """Thanks, apologises, shows understanding of the topic, and invites to a private chat."""
+
+    def name(self) -> str:
+        return "action_acknowledge_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        context = message_context(tracker)
+        text = compose_acknowledgement(
+            phrasebook(domain),
+            AckRequest(
+                platform=context.platform,
+                public=context.public,
+                limit=context.char_limit,
+                seed=context.seed,
+                name=context.name,
+                topic=context.topic,
+                dm_link=context.dm_link,
+                personal_data_posted=bool(context.personal_data),
+            ),
+        )
+        dispatcher.utter_message(text=text)
+        return []
+
+
+class ActionAcknowledgeUnsure(Action):
+    """Says plainly that a person will answer, instead of guessing what the customer meant."""
+
+    def name(self) -> str:
+        return "action_acknowledge_unsure"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        context = message_context(tracker)
+        phrases = phrasebook(domain)
+        variants = pick(phrases.get("utter_unsure", ()), context.seed, "utter_unsure")
+        text = fill(variants[0], context) if variants else "A person from our team will answer you here."
+        dispatcher.utter_message(text=fit(context, phrases, text))
+        return []

@@ -1,0 +1,47 @@
+"""Curated answers to common questions, given only when the match is confident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import fill, fit, message_context, phrasebook, settings
+from bot.acknowledgement import pick
+from bot.text_limits import measure
+
+__all__ = ["ActionAnswerQuestion"]
+
+
+class ActionAnswerQuestion(Action):
+    """Answers from `utter_question/<topic>`, or says a person will answer and hands off.
+
+    A right answer later beats a wrong one now: below the configured confidence, or when the
+    answer would not fit the platform's limit, the question goes to a person.
+    """
+
+    def name(self) -> str:
+        return "action_answer_question"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        context = message_context(tracker)
+        phrases = phrasebook(domain)
+        topic, confidence = context.triage.topic, context.triage.topic_confidence or 0.0
+        key = f"utter_question/{topic}"
+        answers = pick(phrases.get(key, ()), context.seed, key) if topic else []
+        if answers and confidence >= settings().question_confidence:
+            answer = fill(answers[0], context)
+            if measure(answer, context.platform) <= context.char_limit:
+                # On a public post with personal data in it, the privacy nudge comes along.
+                if context.personal_data:
+                    answer = fit(context, phrases, answer)
+                dispatcher.utter_message(text=answer)
+                return []
+        variants = pick(phrases.get("utter_unsure_question", ()), context.seed, "utter_unsure_question")
+        text = fill(variants[0], context) if variants else "A person from our team will answer you here."
+        dispatcher.utter_message(text=fit(context, phrases, text))
+        return [FollowupAction("action_hand_off")]

@@ -1,0 +1,106 @@
+"""What every Firstline action needs: where the message was written, the wording, the store.
+
+The service passes the message's context as metadata on the user message (see
+`bot.routing.action_metadata`); outside Firstline (say in `rasa shell`) there is none, and the
+actions fall back to a private web chat so they still answer sensibly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Tracker
+
+from bot.acknowledgement import Phrasebook, first_name, pick
+from bot.privacy import PersonalData, find_personal_data
+from bot.settings import Settings
+from bot.text_limits import LIMITS, measure
+from bot.triage import Triage, triage
+
+__all__ = ["MessageContext", "fit", "message_context", "phrasebook", "settings"]
+
+TOPIC_CONFIDENCE = 0.4
+"""Below this the acknowledgement does not name a topic: a wrong topic reads worse than none."""
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    text: str
+    triage: Triage
+    platform: str
+    public: bool
+    char_limit: int
+    message_id: int | None
+    case_id: int | None
+    dm_link: str | None
+    name: str | None
+    audience: int | None
+    personal_data: tuple[PersonalData, ...]
+    """Personal data the customer posted publicly (empty in private chats, where it is fine)."""
+
+    @property
+    def seed(self) -> str:
+        return str(self.message_id if self.message_id is not None else self.text)
+
+    @property
+    def topic(self) -> str | None:
+        confident = (self.triage.topic_confidence or 0.0) >= TOPIC_CONFIDENCE
+        return self.triage.topic if confident else None
+
+
+def message_context(tracker: Tracker) -> MessageContext:
+    latest: dict[str, Any] = tracker.latest_message or {}
+    meta = (latest.get("metadata") or {}).get("firstline") or {}
+    customer = meta.get("customer") or {}
+    platform = meta.get("platform", "web")
+    public = bool(meta.get("public", False))
+    text = latest.get("text") or ""
+    return MessageContext(
+        text=text,
+        triage=triage(latest),
+        platform=platform,
+        public=public,
+        char_limit=int(meta.get("char_limit") or LIMITS.get(platform, 2000)),
+        message_id=meta.get("message_id"),
+        case_id=meta.get("case_id"),
+        dm_link=meta.get("dm_link"),
+        name=first_name(customer.get("display_name")),
+        audience=customer.get("audience"),
+        personal_data=tuple(find_personal_data(text)) if public else (),
+    )
+
+
+def phrasebook(domain: dict[str, Any]) -> Phrasebook:
+    """The domain's responses as plain text variants, keyed by response name."""
+    return {
+        name: [v["text"] for v in variants if isinstance(v, dict) and v.get("text")]
+        for name, variants in (domain.get("responses") or {}).items()
+    }
+
+
+def fill(template: str, context: MessageContext) -> str:
+    text = template.replace("{dm_link}", context.dm_link or "")
+    return text.replace("{name}", context.name or "").replace(" ,", ",").strip()
+
+
+def fit(context: MessageContext, phrases: Phrasebook, text: str) -> str:
+    """`text`, plus on a public post the invitation to continue in private when there is room.
+
+    When the customer posted personal data in public, the privacy wording of the invitation is
+    used, since that is the thing they most need to hear.
+    """
+    if not (context.public and context.dm_link):
+        return text
+    key = "utter_dm_privacy" if context.personal_data else "utter_dm_invite"
+    for variant in pick(phrases.get(key, ()), context.seed, key):
+        candidate = f"{text} {fill(variant, context)}"
+        if measure(candidate, context.platform) <= context.char_limit:
+            return candidate
+    return text

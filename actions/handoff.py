@@ -1,0 +1,53 @@
+"""Hands the case to a person: writes the handoff to the store with its reason and priority."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import message_context
+from bot.handoff import priority, reason_for, summarise
+from bot.store import NewHandoff, shared_repository
+
+__all__ = ["ActionHandOff"]
+
+logger = logging.getLogger(__name__)
+
+
+class ActionHandOff(Action):
+    def name(self) -> str:
+        return "action_hand_off"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        context = message_context(tracker)
+        if context.case_id is None or context.message_id is None:
+            # Outside Firstline (rasa shell, rasa interactive) there is no case to hand over.
+            logger.warning("hand-off for %s without a Firstline case: nothing stored", tracker.sender_id)
+            return []
+        understood = context.triage
+        reason = reason_for(understood)
+        flags = []
+        if context.personal_data:
+            flags.append("personal_data_public")
+        if understood.intent == "abuse":
+            flags.append("abuse")
+        if understood.unsure:
+            flags.append("low_confidence")
+        shared_repository().open_handoff(
+            NewHandoff(
+                case_id=context.case_id,
+                trigger_message_id=context.message_id,
+                reason=reason,
+                intent=understood.guess,
+                topic=understood.topic,
+                priority=priority(reason, public=context.public, audience=context.audience),
+                summary=summarise(understood, context.text),
+                flags=tuple(flags),
+            )
+        )
+        return []

@@ -1,0 +1,110 @@
+"""Composes the first reply to a complaint from the brand's phrasebook.
+
+The wording lives in `domain.yml` (responses `utter_ack_*`, `utter_dm_*` and the topic lines
+`utter_complaint/<topic>`), several variants each, so that two customers rarely read the same
+sentence. This module decides which parts to use and fits them into the platform's limit: the
+apology and, on a public post, the private-message invitation are never dropped; the thanks, the
+topic line and the next step are, in that order, when space runs out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.text_limits import measure
+
+__all__ = ["AckRequest", "Phrasebook", "compose_acknowledgement", "first_name", "pick"]
+
+Phrasebook = Mapping[str, Sequence[str]]
+
+_NAME_SLOTS = (re.compile(r"^\{name\},\s*"), re.compile(r",\s*\{name\}"), re.compile(r"\{name\}"))
+
+
+@dataclass(frozen=True, slots=True)
+class AckRequest:
+    platform: str
+    public: bool
+    limit: int
+    seed: str
+    """Anything stable per message (its id): the same message always gets the same wording."""
+    name: str | None = None
+    topic: str | None = None
+    dm_link: str | None = None
+    personal_data_posted: bool = False
+
+
+def first_name(display_name: str | None) -> str | None:
+    """A friendly first name, or None when the display name is not a usable name."""
+    if not display_name:
+        return None
+    word = display_name.strip().split()[0] if display_name.strip() else ""
+    word = word.strip("@_-.")
+    if not word or not any(c.isalpha() for c in word) or any(c.isdigit() for c in word) or len(word) > 20:
+        return None
+    return word[:1].upper() + word[1:]
+
+
+def pick(variants: Sequence[str], seed: str, part: str) -> list[str]:
+    """All variants, starting from a seeded choice, so callers can fall back to the next one."""
+    if not variants:
+        return []
+    digest = hashlib.sha256(f"{seed}:{part}".encode()).digest()
+    start = int.from_bytes(digest[:4], "big") % len(variants)
+    return list(variants[start:]) + list(variants[:start])
+
+
+def _fill(template: str, name: str | None, dm_link: str | None) -> str:
+    if name:
+        text = template.replace("{name}", name)
+    else:
+        text = template
+        for slot in _NAME_SLOTS:
+            text = slot.sub("", text)
+        text = text[:1].upper() + text[1:]
+    return text.replace("{dm_link}", dm_link or "").strip()
+
+
+def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
+    """The acknowledgement text for one complaint, within `request.limit` when at all possible."""
+
+    def options(key: str) -> list[str]:
+        variants = pick(phrases.get(key, ()), request.seed, key)
+        return [_fill(t, request.name, request.dm_link) for t in variants]
+
+    topic_key = f"utter_complaint/{request.topic}" if request.topic else ""
+    understanding = options(topic_key) if topic_key in phrases else options("utter_ack_understanding")
+    if request.public and request.dm_link:
+        closing_key = "utter_dm_privacy" if request.personal_data_posted else "utter_dm_invite"
+    elif request.public:
+        closing_key = "utter_ack_next_step"
+    else:
+        closing_key = "utter_ack_private_details"
+
+    # (part, variants, may be dropped) in reading order; dropped in the order of `_DROP_ORDER`.
+    parts: dict[str, list[str]] = {
+        "opening": options("utter_ack_opening"),
+        "apology": options("utter_ack_apology"),
+        "understanding": understanding,
+        "next_step": options("utter_ack_next_step") if closing_key != "utter_ack_next_step" else [],
+        "closing": options(closing_key),
+    }
+    chosen = {key: variants[0] for key, variants in parts.items() if variants}
+
+    def render() -> str:
+        return " ".join(chosen[key] for key in parts if key in chosen)
+
+    def too_long() -> bool:
+        return measure(render(), request.platform) > request.limit
+
+    for droppable in ("opening", "understanding", "next_step"):
+        if not too_long():
+            break
+        chosen.pop(droppable, None)
+    for key in ("apology", "closing"):
+        # Still too long: try the shortest wording of the parts that must stay.
+        if too_long() and parts.get(key):
+            chosen[key] = min(parts[key], key=lambda t: measure(t, request.platform))
+    return render()

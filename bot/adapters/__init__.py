@@ -1,0 +1,8 @@
+"""Platform adapters: one module per platform, all behind `BaseAdapter`."""
+
+from bot.adapters.base import BaseAdapter
+from bot.adapters.web_adapter import WebAdapter
+
+__all__ = ["ADAPTERS", "BaseAdapter", "WebAdapter"]
+
+ADAPTERS: dict[str, type[BaseAdapter]] = {cls.name: cls for cls in (WebAdapter,)}

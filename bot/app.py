@@ -1,0 +1,162 @@
+"""The Firstline HTTP service: the web demo channel, its JSON API, and the handoff API.
+
+Errors are answered as JSON `{"error": ...}` with a 4xx status that says what was wrong; a
+refused request stores nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bot.adapters.web_adapter import WebAdapter
+from bot.errors import InvalidMessage, NotFound
+from bot.service import Service
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+_STATIC = Path(__file__).resolve().parent / "static"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _json_body(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise _BodyError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _BodyError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _BodyError(400, f"the body is not valid JSON: {exc}") from exc
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turns the service's expected errors into clear JSON answers."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except _BodyError as exc:
+            return _error(exc.status, str(exc))
+        except InvalidMessage as exc:
+            return _error(422, str(exc))
+        except NotFound as exc:
+            return _error(404, f"not found: {exc}")
+
+    return wrapper
+
+
+def create_app(service: Service) -> Starlette:
+    web: WebAdapter = service.adapters["web"]  # type: ignore[assignment]
+    repository = service.repository
+
+    async def demo_page(request: Request) -> Response:
+        return FileResponse(_STATIC / "demo.html")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @_guarded
+    async def post_message(request: Request) -> Response:
+        message = web.parse(await _json_body(request))
+        outcome = await service.gateway.receive(message)
+        return JSONResponse(outcome.to_dict(), status_code=200)
+
+    @_guarded
+    async def conversation_messages(request: Request) -> Response:
+        user = request.query_params.get("user", "")
+        public = request.query_params.get("public", "false") == "true"
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            return _error(400, "'after' must be a message id")
+        conversation_id = repository.conversation_id("web", web.conversation_key(user, public))
+        rows = repository.messages_after(conversation_id, after) if conversation_id else []
+        return JSONResponse(
+            {
+                "messages": [
+                    {
+                        "id": r.id,
+                        "direction": r.direction,
+                        "author": r.author,
+                        "text": r.text,
+                        "at": r.created_at.isoformat(),
+                        "status": r.status,
+                    }
+                    for r in rows
+                ]
+            }
+        )
+
+    @_guarded
+    async def list_handoffs(request: Request) -> Response:
+        status = request.query_params.get("status", "open")
+        handoffs = repository.handoffs(None if status == "all" else status)
+        return JSONResponse({"handoffs": [repository.packet(h.id) for h in handoffs]})
+
+    @_guarded
+    async def get_handoff(request: Request) -> Response:
+        return JSONResponse(repository.packet(int(request.path_params["handoff_id"])))
+
+    @_guarded
+    async def close_handoff(request: Request) -> Response:
+        handoff_id = int(request.path_params["handoff_id"])
+        status = {"resolve": "resolved", "hand-back": "handed_back"}.get(request.path_params["action"])
+        if status is None:
+            return _error(404, "a handoff can be resolved (/resolve) or handed back (/hand-back)")
+        body = await _json_body(request) or {}
+        if not isinstance(body, dict):
+            return _error(400, "the body must be a JSON object")
+        outcome = body.get("outcome")
+        if outcome is not None and not isinstance(outcome, str):
+            return _error(422, "'outcome' must be a string")
+        repository.close_handoff(handoff_id, status, outcome)
+        return JSONResponse(repository.packet(handoff_id))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    return Starlette(
+        routes=[
+            Route("/", demo_page),
+            Route("/healthz", health),
+            Route("/api/web/messages", post_message, methods=["POST"]),
+            Route("/api/web/messages", conversation_messages, methods=["GET"]),
+            Route("/api/handoffs", list_handoffs),
+            Route("/api/handoffs/{handoff_id:int}", get_handoff),
+            Route("/api/handoffs/{handoff_id:int}/{action:str}", close_handoff, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )

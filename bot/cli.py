@@ -1,0 +1,196 @@
+"""The `firstline` command: run the service, train, talk to the bot, list handoffs.
+
+JSON goes to standard output and progress to standard error, so `firstline say ... | jq` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+
+__all__ = ["main"]
+
+logger = logging.getLogger("firstline")
+
+
+def _progress(message: str) -> None:
+    print(f"[firstline] {message}", file=sys.stderr, flush=True)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Rasa and TensorFlow log a great deal at INFO; Firstline's own lines are what matter here.
+    for noisy in ("rasa", "tensorflow", "absl", "apscheduler", "sanic", "asyncio", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def ensure_model(settings: Settings, *, force: bool = False) -> Path:
+    from bot import model_store
+
+    existing = model_store.find_model(settings.project_dir, settings.model_dir)
+    if existing and not force:
+        _progress(f"model {existing.name} matches the current data")
+        return existing
+    _progress("training the model on data/ (the first time takes a minute or two)")
+    started = time.monotonic()
+    path = model_store.train(settings.project_dir, settings.model_dir)
+    _progress(f"trained {path.name} in {time.monotonic() - started:.0f} s")
+    return path
+
+
+def _build_service(settings: Settings) -> Any:
+    from bot.service import Service
+
+    model = ensure_model(settings)
+    _progress("loading the model and opening the store")
+    return Service.build(settings, model)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    service = _build_service(settings)
+    host, port = args.host or settings.host, args.port or settings.port
+    _progress(f"Firstline is up: open http://{host}:{port}/ to play customer and agent (Ctrl-C stops)")
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    _progress("stopped")
+    return 0
+
+
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    ensure_model(settings, force=args.force)
+    return 0
+
+
+def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.errors import InvalidMessage
+    from bot.messages import Customer, InboundMessage
+
+    service = _build_service(settings)
+    adapter = service.adapters.get(args.platform)
+    if adapter is None:
+        _progress(f"the {args.platform} adapter is not configured")
+        return 2
+    key = f"{'public' if args.public else 'private'}:{args.user}"
+    message = InboundMessage(
+        platform=args.platform,
+        platform_message_id=args.message_id or f"cli-{time.time_ns()}",
+        conversation_key=key,
+        public=args.public,
+        customer=Customer(args.user, handle=args.user, display_name=args.name, audience=args.audience),
+        text=args.text,
+    )
+    try:
+        outcome = asyncio.run(service.gateway.receive(message))
+    except InvalidMessage as exc:
+        _progress(f"refused: {exc}")
+        return 2
+    result = outcome.to_dict()
+    result["handoff"] = service.repository.packet(outcome.handoff_id) if outcome.handoff_id else None
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _repository(settings: Settings) -> Any:
+    from bot.store import Repository, create_store_engine, migrate
+
+    engine = create_store_engine(settings.store_url)
+    migrate(engine)
+    return Repository(engine)
+
+
+def cmd_handoffs(settings: Settings, args: argparse.Namespace) -> int:
+    repository = _repository(settings)
+    status = None if args.status == "all" else args.status
+    packets = [repository.packet(h.id) for h in repository.handoffs(status)]
+    print(json.dumps(packets, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_close(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.errors import NotFound
+
+    repository = _repository(settings)
+    try:
+        repository.close_handoff(args.id, args.status, args.outcome)
+    except NotFound as exc:
+        _progress(f"not found: {exc}")
+        return 1
+    print(json.dumps(repository.packet(args.id), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    _repository(settings)
+    _progress(f"the store at {settings.store_url} is at the newest schema")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train if needed, then start the service")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(handler=cmd_run)
+
+    train = commands.add_parser("train", help="train the model if the data changed")
+    train.add_argument("--force", action="store_true", help="train even if a matching model exists")
+    train.set_defaults(handler=cmd_train)
+
+    say = commands.add_parser("say", help="send one message as a customer and print what happened")
+    say.add_argument("text")
+    say.add_argument("--platform", default="web")
+    say.add_argument("--public", action="store_true", help="a public post rather than a private chat")
+    say.add_argument("--user", default="demo-customer")
+    say.add_argument("--name", help="the customer's display name")
+    say.add_argument("--audience", type=int, help="the customer's followers")
+    say.add_argument("--message-id", help="the platform's message id (repeat it to test duplicates)")
+    say.set_defaults(handler=cmd_say)
+
+    handoffs = commands.add_parser("handoffs", help="list handoffs as JSON")
+    handoffs.add_argument("--status", default="open", choices=["open", "resolved", "handed_back", "all"])
+    handoffs.set_defaults(handler=cmd_handoffs)
+
+    for name, status, text in (
+        ("resolve", "resolved", "close a handoff as resolved"),
+        ("hand-back", "handed_back", "give a case back to the bot"),
+    ):
+        close = commands.add_parser(name, help=text)
+        close.add_argument("id", type=int)
+        close.add_argument("--outcome")
+        close.set_defaults(handler=cmd_close, status=status)
+
+    db = commands.add_parser("db", help="store maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="migrate the store to the newest schema").set_defaults(
+        handler=cmd_db_upgrade
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    _setup_logging(settings.log_level)
+    return int(args.handler(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

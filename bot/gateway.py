@@ -1,0 +1,134 @@
+"""The channel-neutral inbound pipeline every platform feeds.
+
+For each message: refuse what cannot be a message, store it before acting on it (so nothing
+accepted is lost), drop repeated deliveries, read it with the NLU model, and let the routing
+rules decide who answers. Messages of one case are handled one at a time, so a burst from one
+customer cannot produce two handoffs or a bot reply after a person took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Mapping
+
+from bot.adapters.base import BaseAdapter
+from bot.delivery import Delivery
+from bot.errors import InvalidMessage
+from bot.handoff import priority
+from bot.messages import InboundMessage, OutboundMessage
+from bot.rasa_runtime import RasaRuntime
+from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
+from bot.settings import Settings
+from bot.store.repository import NewHandoff, Recorded, Repository
+from bot.triage import triage
+
+__all__ = ["APOLOGY", "Gateway"]
+
+logger = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on our side. A person from our team will look at your message."
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        rasa: RasaRuntime,
+        adapters: Mapping[str, BaseAdapter],
+        delivery: Delivery,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.rasa = rasa
+        self.adapters = dict(adapters)
+        self.delivery = delivery
+        self.rules: list[RoutingRule] = [
+            HumanOwnsCase(repository),
+            AskRasa(rasa, repository, delivery, self.adapters),
+        ]
+        self._case_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _check(self, message: InboundMessage) -> None:
+        if message.platform not in self.adapters:
+            raise InvalidMessage(f"no adapter for platform {message.platform!r}")
+        if not message.text.strip():
+            raise InvalidMessage("the message has no text")
+        if len(message.text) > self.settings.max_message_chars:
+            raise InvalidMessage(f"the text is longer than {self.settings.max_message_chars} characters")
+
+    async def receive(self, message: InboundMessage) -> Outcome:
+        """Handles one customer message end to end.
+
+        Raises:
+            InvalidMessage: the message was refused before anything was stored.
+        """
+        self._check(message)
+        recorded = self.repository.record_inbound(message)
+        if recorded is None:
+            return Outcome(status="duplicate")
+        lock = self._case_locks.get(recorded.case_id)
+        if lock is None:
+            lock = self._case_locks[recorded.case_id] = asyncio.Lock()
+        async with lock:
+            try:
+                parse_data = await self.rasa.parse(message.text)
+                understood = triage(parse_data)
+                self.repository.record_understanding(recorded.message_id, understood.to_dict())
+                routed = Routed(
+                    message=message,
+                    recorded=recorded,
+                    triage=understood,
+                    parse_data=parse_data,
+                    # Read again under the lock: an earlier message may just have opened one.
+                    open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
+                )
+                rule = next(rule for rule in self.rules if rule.matches(routed))
+                return await rule.handle(routed)
+            except Exception:
+                return await self._on_error(message, recorded)
+
+    async def _on_error(self, message: InboundMessage, recorded: Recorded) -> Outcome:
+        """The one place a failure while handling a message ends up.
+
+        The customer gets an honest apology and the case goes to a person, so a bug costs a
+        handoff rather than a silently dropped customer.
+        """
+        logger.exception(
+            "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
+        )
+        self.repository.mark_inbound(recorded.message_id, "failed")
+        handoff_id = self.repository.open_handoff(
+            NewHandoff(
+                case_id=recorded.case_id,
+                trigger_message_id=recorded.message_id,
+                reason="error",
+                intent=None,
+                topic=None,
+                priority=priority("error", public=message.public, audience=message.customer.audience),
+                summary=f"error while handling: {' '.join(message.text.split())[:100]}",
+                flags=("error",),
+            )
+        )
+        reply = await self.delivery.send(
+            OutboundMessage(
+                platform=message.platform,
+                conversation_key=message.conversation_key,
+                public=message.public,
+                text=APOLOGY,
+                recipient_id=message.customer.platform_user_id,
+                in_reply_to=message.platform_message_id,
+            ),
+            conversation_id=recorded.conversation_id,
+            author="bot",
+            in_reply_to_id=recorded.message_id,
+        )
+        return Outcome(
+            status="failed",
+            message_id=recorded.message_id,
+            case_id=recorded.case_id,
+            replies=(reply,),
+            handoff_id=handoff_id,
+        )

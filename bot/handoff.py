@@ -1,0 +1,164 @@
+"""Handoff decisions and the packet an agent reads: plain functions, no I/O.
+
+The packet is the whole story in one document (who, where, every message both ways with what the
+bot understood, why it handed off, how urgent), so the agent never asks the customer to repeat.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.triage import Triage
+
+__all__ = [
+    "REASONS",
+    "build_packet",
+    "priority",
+    "reason_for",
+    "summarise",
+    "urgency",
+]
+
+REASONS = {
+    "complaint": "A complaint: a person must follow it up.",
+    "asked_for_human": "The customer asked for a person.",
+    "unsure": "The bot was not sure what the customer meant, so it did not guess.",
+    "unanswered_question": "A question without a confident curated answer.",
+    "abuse": "Flagged as abusive or spam; the bot did not engage.",
+    "error": "Firstline failed while handling the message; the customer got an apology.",
+}
+
+_BASE_PRIORITY = {
+    "complaint": 60,
+    "asked_for_human": 50,
+    "unsure": 40,
+    "unanswered_question": 30,
+    "abuse": 10,
+    "error": 55,
+}
+
+
+def reason_for(triage: Triage) -> str:
+    """Why the bot hands this message off, from what it understood."""
+    if triage.unsure:
+        return "unsure"
+    return {
+        "complaint": "complaint",
+        "request_human": "asked_for_human",
+        "question": "unanswered_question",
+        "abuse": "abuse",
+    }.get(triage.intent, "unsure")
+
+
+def priority(reason: str, *, public: bool, audience: int | None) -> int:
+    """0-100: complaints first, and public posts by large audiences before private chats.
+
+    Audience adds up to 30 points on a log scale: 1,000 followers is +18, 100,000 is +30.
+    """
+    score = _BASE_PRIORITY.get(reason, 30)
+    if public and reason != "abuse":
+        score += 10
+        if audience:
+            score += min(30, round(6 * math.log10(audience + 1)))
+    return min(100, score)
+
+
+def urgency(priority_score: int, waited: timedelta) -> float:
+    """Queue order: priority, raised by waiting so nothing starves (one point per two minutes)."""
+    return priority_score + max(0.0, waited.total_seconds()) / 120.0
+
+
+def summarise(triage: Triage, text: str, limit: int = 120) -> str:
+    """One line for the queue: what kind of message, about what, in the customer's own words."""
+    label = triage.guess if triage.unsure else triage.intent
+    if triage.topic:
+        label = f"{label} ({triage.topic.replace('_', ' ')})"
+    words = " ".join(text.split())
+    if len(words) > limit:
+        words = words[: limit - 1].rstrip() + "…"
+    return f"{label}: {words}"
+
+
+class _Message(Protocol):
+    id: int
+    direction: str
+    author: str
+    text: str
+    created_at: datetime
+    status: str
+    intent: str | None
+    confidence: float | None
+    understanding: dict[str, Any] | None
+    conversation_id: int
+
+
+def build_packet(
+    *,
+    handoff: Any,
+    customer: Any,
+    conversations: Iterable[Any],
+    messages: Iterable[_Message],
+    join_token: str,
+) -> dict[str, Any]:
+    """The handoff as one JSON-ready document; rows come from the store, nothing is queried here."""
+    conversation_list = list(conversations)
+    by_id = {c.id: c for c in conversation_list}
+    return {
+        "id": handoff.id,
+        "case_id": handoff.case_id,
+        "status": handoff.status,
+        "reason": handoff.reason,
+        "reason_text": REASONS.get(handoff.reason, handoff.reason),
+        "intent": handoff.intent,
+        "topic": handoff.topic,
+        "priority": handoff.priority,
+        "summary": handoff.summary,
+        "flags": list(handoff.flags or []),
+        "timestamps": {
+            "received": _iso(handoff.received_at),
+            "acknowledged": _iso(handoff.acknowledged_at),
+            "handed_off": _iso(handoff.created_at),
+            "closed": _iso(handoff.closed_at),
+        },
+        "outcome": handoff.outcome,
+        "customer": {
+            "platform": customer.platform,
+            "id": customer.platform_user_id,
+            "handle": customer.handle,
+            "display_name": customer.display_name,
+            "audience": customer.audience,
+        },
+        "join_token": join_token,
+        "conversations": [
+            {
+                "id": c.id,
+                "platform": c.platform,
+                "key": c.conversation_key,
+                "public": c.public,
+                "url": c.url,
+                "started": _iso(c.created_at),
+            }
+            for c in conversation_list
+        ],
+        "messages": [
+            {
+                "id": m.id,
+                "at": _iso(m.created_at),
+                "direction": m.direction,
+                "author": m.author,
+                "where": "public" if by_id[m.conversation_id].public else "private",
+                "conversation_id": m.conversation_id,
+                "text": m.text,
+                "status": m.status,
+                "understood": m.understanding,
+            }
+            for m in messages
+        ],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

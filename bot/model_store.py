@@ -1,0 +1,61 @@
+"""Which trained model belongs to the project's current data, and training one when there is none.
+
+A model is named after a fingerprint of everything that shapes it (config, domain, training data,
+the custom NLU components, the locked dependencies), so "is the model older than the data?" is
+answered by content rather than by file times, and a cache of models can be shared between
+checkouts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+__all__ = ["find_model", "fingerprint", "model_path", "train"]
+
+logger = logging.getLogger(__name__)
+
+_INPUTS = ("config.yml", "domain.yml", "requirements.lock")
+_INPUT_DIRS = (("data", "*.yml"), ("nlu", "*.py"))
+
+
+def fingerprint(project_dir: Path) -> str:
+    digest = hashlib.sha256()
+    files = [project_dir / name for name in _INPUTS]
+    for folder, pattern in _INPUT_DIRS:
+        files.extend(sorted((project_dir / folder).rglob(pattern)))
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(project_dir)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path(project_dir: Path, model_dir: Path) -> Path:
+    return model_dir / f"firstline-{fingerprint(project_dir)}.tar.gz"
+
+
+def find_model(project_dir: Path, model_dir: Path) -> Path | None:
+    path = model_path(project_dir, model_dir)
+    return path if path.is_file() else None
+
+
+def train(project_dir: Path, model_dir: Path) -> Path:
+    """Trains the full model (NLU and dialogue) into `model_dir`; returns its path."""
+    import rasa.api
+
+    target = model_path(project_dir, model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("training %s (about two minutes on two cores)", target.name)
+    result = rasa.api.train(
+        domain=str(project_dir / "domain.yml"),
+        config=str(project_dir / "config.yml"),
+        training_files=[str(project_dir / "data")],
+        output=str(model_dir),
+        fixed_model_name=target.name.removesuffix(".tar.gz"),
+        force_training=True,
+    )
+    if result.code != 0 or not target.is_file():
+        raise RuntimeError(f"training failed (rasa exit code {result.code})")
+    return target

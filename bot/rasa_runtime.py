@@ -1,0 +1,147 @@
+"""Rasa, loaded inside the Firstline service.
+
+The service keeps the trained model in its own process instead of calling a separate Rasa
+server: the acknowledgement path saves an HTTP hop and a copy of the model per message. Rasa's own
+stores are used as Rasa users know them (SQL tracker store, Redis lock store when several
+instances run). Custom actions run in-process through rasa-sdk's executor unless an action server
+URL is configured, in which case Rasa calls it over HTTP as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.utils.endpoints import EndpointConfig
+from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.engine import make_url
+
+from bot.settings import Settings
+
+__all__ = ["InProcessActions", "RasaRuntime"]
+
+logger = logging.getLogger(__name__)
+
+INPUT_CHANNEL = "firstline"
+
+
+class InProcessActions(EndpointConfig):
+    """An action endpoint that runs the project's rasa-sdk actions without an HTTP round trip.
+
+    Rasa's `RemoteAction` calls `request(json=...)` and reads the action server's JSON answer;
+    this answers the same call by handing it to rasa-sdk's executor in this process.
+    """
+
+    def __init__(self, package: str = "actions") -> None:
+        super().__init__(url=f"inprocess://{package}")
+        self.executor = ActionExecutor()
+        self.executor.register_package(package)
+
+    async def request(
+        self,
+        method: str = "post",
+        subpath: str | None = None,
+        content_type: str | None = "application/json",
+        compress: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        return await self.executor.run(kwargs["json"])
+
+
+def tracker_store_for(url: str, domain: Domain) -> TrackerStore:
+    if url == "memory":
+        return InMemoryTrackerStore(domain)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return SQLTrackerStore(
+        domain,
+        dialect=parsed.drivername,
+        host=parsed.host,
+        port=parsed.port,
+        db=parsed.database or "rasa",
+        username=parsed.username,
+        password=parsed.password,
+    )
+
+
+def lock_store_for(url: str) -> LockStore:
+    if not url:
+        return InMemoryLockStore()
+    parsed = make_url(url)
+    return RedisLockStore(
+        host=parsed.host or "localhost",
+        port=parsed.port or 6379,
+        db=int(parsed.database or 0),
+        password=parsed.password,
+        key_prefix="firstline",
+    )
+
+
+def disarm_intent_syntax(text: str) -> str:
+    """Rasa reads text starting with '/' as an intent ('/request_human'); customers may not."""
+    stripped = text.lstrip()
+    return stripped.lstrip("/") if stripped.startswith("/") else text
+
+
+class RasaRuntime:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @classmethod
+    def load(cls, settings: Settings, model_path: Path) -> RasaRuntime:
+        logger.info("loading the Rasa model %s", model_path.name)
+        action_endpoint = (
+            EndpointConfig(url=settings.action_server_url)
+            if settings.action_server_url
+            else InProcessActions()
+        )
+        agent = Agent.load(
+            str(model_path),
+            lock_store=lock_store_for(settings.redis_url),
+            action_endpoint=action_endpoint,
+        )
+        if agent.domain is None or agent.processor is None:
+            raise RuntimeError(f"{model_path} holds no usable model")
+        agent.tracker_store = tracker_store_for(settings.rasa_tracker_url, agent.domain)
+        agent.processor.tracker_store = agent.tracker_store
+        return cls(agent)
+
+    @property
+    def domain(self) -> Domain:
+        assert self.agent.domain is not None
+        return self.agent.domain
+
+    async def parse(self, text: str) -> dict[str, Any]:
+        """NLU only: intent, ranking, entities and response-selector results for `text`."""
+        return await self.agent.parse_message(disarm_intent_syntax(text))
+
+    async def respond(
+        self,
+        *,
+        sender_id: str,
+        text: str,
+        parse_data: dict[str, Any],
+        metadata: dict[str, Any],
+        message_id: str,
+    ) -> list[dict[str, Any]]:
+        """Runs the dialogue for an already parsed message; returns what the bot says."""
+        collector = CollectingOutputChannel()
+        await self.agent.handle_message(
+            UserMessage(
+                text=text,
+                output_channel=collector,
+                sender_id=sender_id,
+                parse_data=parse_data,
+                input_channel=INPUT_CHANNEL,
+                message_id=message_id,
+                metadata=metadata,
+            )
+        )
+        return collector.messages

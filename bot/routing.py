@@ -1,0 +1,164 @@
+"""Where an accepted customer message goes: to the person who owns the case, or to the bot.
+
+Routing is a list of small rules tried in order; the first whose `matches` is true handles the
+message. Human takeover comes first, Rasa last, so the bot can never talk over an agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.adapters.base import BaseAdapter
+from bot.delivery import Delivery, Reply
+from bot.messages import InboundMessage, OutboundMessage, utcnow
+from bot.rasa_runtime import RasaRuntime
+from bot.store.repository import Recorded, Repository
+from bot.triage import Triage
+
+__all__ = ["AskRasa", "HumanOwnsCase", "Outcome", "Routed", "RoutingRule", "action_metadata"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """An accepted message on its way through the rules."""
+
+    message: InboundMessage
+    recorded: Recorded
+    triage: Triage
+    parse_data: dict[str, Any]
+    open_handoff_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one inbound message; the web API and `firstline say` return it as JSON."""
+
+    status: str
+    """answered, attached (a person owns the case: the bot stayed silent) or duplicate."""
+    message_id: int | None = None
+    case_id: int | None = None
+    triage: Triage | None = None
+    replies: tuple[Reply, ...] = field(default_factory=tuple)
+    handoff_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "message_id": self.message_id,
+            "case_id": self.case_id,
+            "understood": self.triage.to_dict() if self.triage else None,
+            "replies": [
+                {"id": r.id, "text": r.text, "status": r.status, "error": r.error} for r in self.replies
+            ],
+            "handoff_id": self.handoff_id,
+        }
+
+
+class RoutingRule(Protocol):
+    def matches(self, routed: Routed) -> bool: ...
+
+    async def handle(self, routed: Routed) -> Outcome: ...
+
+
+class HumanOwnsCase:
+    """While a handoff is open the bot is silent; the message is already part of the case."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    def matches(self, routed: Routed) -> bool:
+        return routed.open_handoff_id is not None
+
+    async def handle(self, routed: Routed) -> Outcome:
+        self.repository.mark_inbound(routed.recorded.message_id, "attached")
+        return Outcome(
+            status="attached",
+            message_id=routed.recorded.message_id,
+            case_id=routed.recorded.case_id,
+            triage=routed.triage,
+            handoff_id=routed.open_handoff_id,
+        )
+
+
+def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
+    """What the actions need to know beyond the text: where it was written and by whom."""
+    message, recorded = routed.message, routed.recorded
+    return {
+        "firstline": {
+            "message_id": recorded.message_id,
+            "case_id": recorded.case_id,
+            "conversation_id": recorded.conversation_id,
+            "platform": message.platform,
+            "public": message.public,
+            "char_limit": adapter.char_limit,
+            "dm_link": adapter.dm_link(message.customer, recorded.join_token) if message.public else None,
+            "customer": {
+                "id": message.customer.platform_user_id,
+                "handle": message.customer.handle,
+                "display_name": message.customer.display_name,
+                "audience": message.customer.audience,
+            },
+        }
+    }
+
+
+class AskRasa:
+    """The bot's turn: Rasa's dialogue runs the actions, and what they say is delivered."""
+
+    def __init__(
+        self, rasa: RasaRuntime, repository: Repository, delivery: Delivery, adapters: dict[str, BaseAdapter]
+    ) -> None:
+        self.rasa = rasa
+        self.repository = repository
+        self.delivery = delivery
+        self.adapters = adapters
+
+    def matches(self, routed: Routed) -> bool:
+        return True
+
+    async def handle(self, routed: Routed) -> Outcome:
+        message, recorded = routed.message, routed.recorded
+        adapter = self.adapters[message.platform]
+        bot_messages = await self.rasa.respond(
+            sender_id=f"conversation-{recorded.conversation_id}",
+            text=message.text,
+            parse_data=routed.parse_data,
+            metadata=action_metadata(routed, adapter),
+            message_id=str(recorded.message_id),
+        )
+        replies = []
+        for bot_message in bot_messages:
+            text = (bot_message.get("text") or "").strip()
+            if not text:
+                continue
+            outbound = OutboundMessage(
+                platform=message.platform,
+                conversation_key=message.conversation_key,
+                public=message.public,
+                text=text,
+                recipient_id=message.customer.platform_user_id,
+                in_reply_to=message.platform_message_id,
+            )
+            replies.append(
+                await self.delivery.send(
+                    outbound,
+                    conversation_id=recorded.conversation_id,
+                    author="bot",
+                    in_reply_to_id=recorded.message_id,
+                )
+            )
+        if any(reply.status == "sent" for reply in replies):
+            self.repository.mark_acknowledged(recorded.message_id, utcnow())
+        self.repository.mark_inbound(recorded.message_id, "handled")
+        return Outcome(
+            status="answered",
+            message_id=recorded.message_id,
+            case_id=recorded.case_id,
+            triage=routed.triage,
+            replies=tuple(replies),
+            handoff_id=self.repository.open_handoff_id(recorded.case_id),
+        )

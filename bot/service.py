@@ -1,0 +1,62 @@
+"""Builds the running Firstline service from settings: store, model, adapters, gateway."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.adapters import ADAPTERS, BaseAdapter
+from bot.delivery import Delivery
+from bot.errors import ModelNotFound
+from bot.gateway import Gateway
+from bot.model_store import find_model
+from bot.rasa_runtime import RasaRuntime
+from bot.settings import Settings
+from bot.store import Repository, create_store_engine, migrate, use_repository
+
+__all__ = ["Service"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    repository: Repository
+    rasa: RasaRuntime
+    adapters: dict[str, BaseAdapter]
+    gateway: Gateway
+
+    @classmethod
+    def build(cls, settings: Settings, model_path: Path | None = None) -> Service:
+        engine = create_store_engine(settings.store_url)
+        migrate(engine)
+        repository = Repository(engine)
+        use_repository(repository)
+        model = model_path or find_model(settings.project_dir, settings.model_dir)
+        if model is None:
+            raise ModelNotFound(
+                f"no model for the current data in {settings.model_dir}; run `firstline train`"
+            )
+        rasa = RasaRuntime.load(settings, model)
+        adapters: dict[str, BaseAdapter] = {}
+        for name, adapter_class in ADAPTERS.items():
+            adapter = adapter_class.from_settings(settings)
+            if adapter is None:
+                logger.info("%s adapter: not configured, not started", name)
+                continue
+            adapters[name] = adapter
+            logger.info("%s adapter: ready", name)
+        delivery = Delivery(repository, adapters)
+        gateway = Gateway(settings, repository, rasa, adapters, delivery)
+        return cls(settings, repository, rasa, adapters, gateway)
+
+    async def start(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.start()
+
+    async def stop(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.stop()
+        self.repository.engine.dispose()

@@ -1,0 +1,154 @@
+"""The tables behind Firstline's store.
+
+A *case* is one customer's matter; it gathers the places they wrote about it (a public thread and
+the private chat they were invited to) so that an agent sees one story. A *handoff* is the case
+waiting for, or owned by, a person; while one is open the bot stays silent in the case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "Case", "Conversation", "CustomerRow", "Handoff", "MessageRow", "UTCDateTime"]
+
+Base = declarative_base()
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC and always gives back aware datetimes, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware one")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id = Column(Integer, primary_key=True)
+    platform = Column(String(32), nullable=False)
+    platform_user_id = Column(String(128), nullable=False)
+    handle = Column(String(128))
+    display_name = Column(String(256))
+    audience = Column(Integer)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
+    join_token = Column(String(32), nullable=False, unique=True)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+    customer = relationship(CustomerRow)
+    conversations = relationship("Conversation", back_populates="case", order_by="Conversation.id")
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "conversation_key"),)
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    platform = Column(String(32), nullable=False)
+    conversation_key = Column(String(256), nullable=False)
+    public = Column(Boolean, nullable=False)
+    url = Column(Text)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+    case = relationship(Case, back_populates="conversations")
+
+
+class MessageRow(Base):
+    """Every message both ways. Inbound ones carry what the model understood of them."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # The same platform delivery twice is one message: this is what drops duplicates.
+        UniqueConstraint("platform", "external_id", name="uq_messages_platform_external_id"),
+        Index("ix_messages_case_created", "case_id", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False)
+    conversation_id = Column(ForeignKey("conversations.id"), nullable=False, index=True)
+    platform = Column(String(32), nullable=False)
+    direction = Column(String(3), nullable=False)  # "in" or "out"
+    author = Column(String(16), nullable=False)  # "customer", "bot" or "agent"
+    external_id = Column(String(128))  # the platform's id of an inbound message
+    sent_id = Column(String(128))  # the platform's id of an outbound message once delivered
+    in_reply_to_id = Column(ForeignKey("messages.id"))
+    text = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+    status = Column(String(16), nullable=False, default="received")
+    error = Column(Text)
+    intent = Column(String(64))
+    confidence = Column(Float)
+    understanding = Column(JSON)
+
+    conversation = relationship(Conversation)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        # At most one open handoff per case, enforced by the database for every instance.
+        Index(
+            "uq_handoffs_open_case",
+            "case_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    trigger_message_id = Column(ForeignKey("messages.id"), nullable=False)
+    status = Column(String(16), nullable=False)  # "open", "resolved" or "handed_back"
+    reason = Column(String(32), nullable=False)
+    intent = Column(String(64))
+    topic = Column(String(64))
+    priority = Column(Integer, nullable=False)
+    summary = Column(Text, nullable=False)
+    flags = Column(JSON, nullable=False)
+    received_at = Column(UTCDateTime(), nullable=False)
+    acknowledged_at = Column(UTCDateTime())
+    created_at = Column(UTCDateTime(), nullable=False)
+    closed_at = Column(UTCDateTime())
+    outcome = Column(Text)
+
+    case = relationship(Case)

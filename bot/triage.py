@@ -1,0 +1,95 @@
+"""What the model understood of a message, reduced to what the first line acts on.
+
+Rasa's parse result is rich and nested (intent ranking, response selectors per retrieval intent,
+entities with extractor details). `Triage` keeps what an agent and the actions need, and survives
+being stored as JSON next to the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["FALLBACK_INTENT", "Triage", "triage"]
+
+FALLBACK_INTENT = "nlu_fallback"
+
+_KIND_BY_INTENT = {
+    "complaint": "complaint",
+    "question": "question",
+    "praise": "praise",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    intent: str
+    """The base intent the bot acts on (`nlu_fallback` when the model was unsure)."""
+    confidence: float
+    guess: str
+    """The classifier's best intent even when it was unsure: what an agent wants to see."""
+    guess_confidence: float
+    topic: str | None = None
+    """For complaints and questions: delivery, billing, opening_hours, ..."""
+    topic_confidence: float | None = None
+    entities: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def kind(self) -> str:
+        """complaint, question, praise or other: the first line's three kinds plus the rest."""
+        return _KIND_BY_INTENT.get(self.intent, "other")
+
+    @property
+    def unsure(self) -> bool:
+        return self.intent == FALLBACK_INTENT
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["entities"] = list(self.entities)
+        data["kind"] = self.kind
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Triage:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["entities"] = tuple(fields.get("entities") or ())
+        return cls(**fields)
+
+
+def _base(intent_name: str) -> str:
+    return intent_name.split("/", 1)[0]
+
+
+def triage(parse_data: dict[str, Any]) -> Triage:
+    """Reduces a Rasa parse result (as `/model/parse` returns it) to a `Triage`."""
+    intent = parse_data.get("intent") or {}
+    name = _base(intent.get("name") or FALLBACK_INTENT)
+    confidence = float(intent.get("confidence") or 0.0)
+
+    guess, guess_confidence = name, confidence
+    if name == FALLBACK_INTENT:
+        ranked = [r for r in parse_data.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
+        if ranked:
+            guess, guess_confidence = _base(ranked[0]["name"]), float(ranked[0]["confidence"])
+
+    topic, topic_confidence = None, None
+    selector = (parse_data.get("response_selector") or {}).get(guess) or {}
+    response = selector.get("response") or {}
+    full_intent = response.get("intent_response_key")
+    if full_intent and "/" in full_intent:
+        topic = full_intent.split("/", 1)[1]
+        topic_confidence = float(response.get("confidence") or 0.0)
+
+    entities = tuple(
+        {"entity": e.get("entity"), "value": e.get("value"), "start": e.get("start"), "end": e.get("end")}
+        for e in parse_data.get("entities") or []
+    )
+    return Triage(
+        intent=name,
+        confidence=round(confidence, 4),
+        guess=guess,
+        guess_confidence=round(guess_confidence, 4),
+        topic=topic,
+        topic_confidence=None if topic_confidence is None else round(topic_confidence, 4),
+        entities=entities,
+    )
