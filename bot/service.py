@@ -29,17 +29,21 @@ class Service:
     gateway: Gateway
 
     @classmethod
-    def build(cls, settings: Settings, model_path: Path | None = None) -> Service:
+    def build(
+        cls, settings: Settings, model_path: Path | None = None, rasa: RasaRuntime | None = None
+    ) -> Service:
+        """Wires everything up; `rasa` lets tests share one loaded model between services."""
         engine = create_store_engine(settings.store_url)
         migrate(engine)
         repository = Repository(engine)
         use_repository(repository)
-        model = model_path or find_model(settings.project_dir, settings.model_dir)
-        if model is None:
-            raise ModelNotFound(
-                f"no model for the current data in {settings.model_dir}; run `firstline train`"
-            )
-        rasa = RasaRuntime.load(settings, model)
+        if rasa is None:
+            model = model_path or find_model(settings.project_dir, settings.model_dir)
+            if model is None:
+                raise ModelNotFound(
+                    f"no model for the current data in {settings.model_dir}; run `firstline train`"
+                )
+            rasa = RasaRuntime.load(settings, model)
         adapters: dict[str, BaseAdapter] = {}
         for name, adapter_class in ADAPTERS.items():
             adapter = adapter_class.from_settings(settings)

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.messages import Customer, InboundMessage, utcnow
+from bot.store import NewHandoff, Repository
+from bot.store.models import Handoff, MessageRow
+
+
+def _message(
+    message_id: str = "m1",
+    *,
+    user: str = "alice",
+    public: bool = True,
+    text: str = "my order never arrived",
+    join: str | None = None,
+    audience: int | None = 120,
+) -> InboundMessage:
+    return InboundMessage(
+        platform="web",
+        platform_message_id=message_id,
+        conversation_key=f"{'public' if public else 'private'}:{user}",
+        public=public,
+        customer=Customer(user, handle=user, display_name="Alice", audience=audience),
+        text=text,
+        join_token=join,
+    )
+
+
+def _handoff(repository: Repository, case_id: int, message_id: int) -> int:
+    return repository.open_handoff(
+        NewHandoff(
+            case_id=case_id,
+            trigger_message_id=message_id,
+            reason="complaint",
+            intent="complaint",
+            topic="delivery",
+            priority=70,
+            summary="complaint (delivery): my order never arrived",
+        )
+    )
+
+
+def _count(repository: Repository, model: type) -> int:
+    with repository.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_records_a_message_with_its_customer_conversation_and_case(repository: Repository) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    assert recorded.open_handoff_id is None
+    conversation = repository.conversation(recorded.conversation_id)
+    assert (conversation.platform, conversation.public) == ("web", True)
+    assert [m.text for m in repository.messages_after(recorded.conversation_id)] == ["my order never arrived"]
+
+
+def test_repeated_delivery_is_dropped(repository: Repository) -> None:
+    assert repository.record_inbound(_message("same")) is not None
+    assert repository.record_inbound(_message("same")) is None
+    assert _count(repository, MessageRow) == 1
+
+
+def test_private_chat_joins_the_case_through_the_invitation_token(repository: Repository) -> None:
+    public = repository.record_inbound(_message("p1"))
+    assert public is not None
+    private = repository.record_inbound(_message("d1", user="alice-dm", public=False, join=public.join_token))
+    assert private is not None
+    assert private.case_id == public.case_id
+    assert private.conversation_id != public.conversation_id
+
+
+def test_private_chat_joins_the_open_case_of_the_same_customer(repository: Repository) -> None:
+    public = repository.record_inbound(_message("p1"))
+    assert public is not None
+    _handoff(repository, public.case_id, public.message_id)
+    private = repository.record_inbound(_message("d1", public=False))
+    assert private is not None
+    assert private.case_id == public.case_id
+    assert private.open_handoff_id is not None
+
+
+def test_unrelated_customers_get_their_own_cases(repository: Repository) -> None:
+    a = repository.record_inbound(_message("a", user="alice"))
+    b = repository.record_inbound(_message("b", user="bob"))
+    assert a is not None and b is not None
+    assert a.case_id != b.case_id
+
+
+def test_one_open_handoff_per_case(repository: Repository) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    first = _handoff(repository, recorded.case_id, recorded.message_id)
+    assert _handoff(repository, recorded.case_id, recorded.message_id) == first
+    with repository._session() as session, pytest.raises(IntegrityError), session.begin():
+        # Even a writer that skips the check cannot open a second one: the database refuses.
+        now = utcnow()
+        session.add(
+            Handoff(
+                case_id=recorded.case_id,
+                trigger_message_id=recorded.message_id,
+                status="open",
+                reason="complaint",
+                priority=1,
+                summary="x",
+                flags=[],
+                received_at=now,
+                created_at=now,
+            )
+        )
+
+
+def test_closing_reopens_the_case_to_the_bot(repository: Repository) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    handoff_id = _handoff(repository, recorded.case_id, recorded.message_id)
+    repository.close_handoff(handoff_id, "handed_back")
+    assert repository.open_handoff_id(recorded.case_id) is None
+    again = _handoff(repository, recorded.case_id, recorded.message_id)
+    assert again != handoff_id
+
+
+def test_close_refuses_unknown_status(repository: Repository) -> None:
+    with pytest.raises(ValueError, match="resolved or handed_back"):
+        repository.close_handoff(1, "deleted")
+
+
+def test_packet_holds_the_whole_story(repository: Repository) -> None:
+    public = repository.record_inbound(_message("p1"))
+    assert public is not None
+    repository.record_understanding(public.message_id, {"intent": "complaint", "confidence": 0.97})
+    reply_id = repository.record_outbound(
+        conversation_id=public.conversation_id, text="Sorry! DM us", author="bot", in_reply_to_id=public.message_id
+    )
+    sent_at = utcnow() + timedelta(milliseconds=5)
+    repository.mark_delivered(reply_id, "web-1", sent_at)
+    handoff_id = _handoff(repository, public.case_id, public.message_id)
+    repository.mark_acknowledged(public.message_id, sent_at)
+    repository.record_inbound(_message("d1", public=False, text="order 4839201"))
+
+    packet = repository.packet(handoff_id)
+    assert packet["customer"] == {
+        "platform": "web",
+        "id": "alice",
+        "handle": "alice",
+        "display_name": "Alice",
+        "audience": 120,
+    }
+    assert [c["public"] for c in packet["conversations"]] == [True, False]
+    assert [(m["direction"], m["where"], m["text"]) for m in packet["messages"]] == [
+        ("in", "public", "my order never arrived"),
+        ("out", "public", "Sorry! DM us"),
+        ("in", "private", "order 4839201"),
+    ]
+    assert packet["messages"][0]["understood"] == {"intent": "complaint", "confidence": 0.97}
+    stamps = packet["timestamps"]
+    assert stamps["received"] <= stamps["acknowledged"]
+    assert stamps["handed_off"] is not None
+    assert packet["reason"] == "complaint" and packet["priority"] == 70
+
+
+def test_failed_delivery_keeps_its_reason(repository: Repository) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    reply_id = repository.record_outbound(
+        conversation_id=recorded.conversation_id, text="hi", author="bot", in_reply_to_id=None
+    )
+    repository.mark_failed(reply_id, "429 Too Many Requests")
+    row = repository.messages_after(recorded.conversation_id)[-1]
+    assert (row.status, row.error) == ("failed", "429 Too Many Requests")

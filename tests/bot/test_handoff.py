@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.handoff import priority, reason_for, summarise, urgency
+from bot.triage import Triage
+
+
+def _triage(intent: str, topic: str | None = None) -> Triage:
+    return Triage(intent=intent, confidence=0.9, guess=intent, guess_confidence=0.9, topic=topic)
+
+
+@pytest.mark.parametrize(
+    ("intent", "reason"),
+    [
+        ("complaint", "complaint"),
+        ("request_human", "asked_for_human"),
+        ("question", "unanswered_question"),
+        ("abuse", "abuse"),
+        ("nlu_fallback", "unsure"),
+    ],
+)
+def test_reason_for(intent: str, reason: str) -> None:
+    assert reason_for(_triage(intent)) == reason
+
+
+def test_public_complaint_from_large_audience_goes_first() -> None:
+    viral = priority("complaint", public=True, audience=250_000)
+    public = priority("complaint", public=True, audience=40)
+    private = priority("complaint", public=False, audience=250_000)
+    question = priority("unanswered_question", public=True, audience=250_000)
+    assert viral > public > private
+    assert private > priority("unanswered_question", public=False, audience=None)
+    assert viral > question
+    assert viral <= 100
+
+
+def test_abuse_stays_at_the_bottom_whatever_the_audience() -> None:
+    assert priority("abuse", public=True, audience=10_000_000) < priority("unanswered_question", public=False, audience=None)
+
+
+def test_waiting_raises_urgency() -> None:
+    assert urgency(40, timedelta(minutes=60)) > urgency(60, timedelta(0))
+
+
+def test_summary_is_one_short_line() -> None:
+    text = "my   order\nnever arrived " + "and more " * 40
+    line = summarise(_triage("complaint", "delivery"), text)
+    assert line.startswith("complaint (delivery): my order never arrived")
+    assert "\n" not in line and len(line) < 160

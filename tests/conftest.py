@@ -1,0 +1,122 @@
+"""Shared fixtures: the trained model, settings on a temporary store, the service, the databases.
+
+The model is the real one, trained on the project's own data with the shipped config, once per
+change of data: it is cached outside the checkout under a fingerprint of everything that shapes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from bot import model_store
+from bot.app import create_app
+from bot.rasa_runtime import RasaRuntime
+from bot.service import Service
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store import Repository, create_store_engine, migrate
+
+CACHE = Path(os.environ.get("FIRSTLINE_CACHE", Path.home() / ".cache" / "firstline"))
+MODEL_CACHE = CACHE / "models"
+POSTGRES_URL = os.environ.get("FIRSTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    found = model_store.find_model(PROJECT_ROOT, MODEL_CACHE)
+    return found or model_store.train(PROJECT_ROOT, MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def rasa_runtime(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> RasaRuntime:
+    """One loaded model for the whole session: loading TensorFlow graphs takes seconds."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("rasa"), tracker_store_url="memory")
+    return RasaRuntime.load(settings, model_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        model_dir=MODEL_CACHE,
+        tracker_store_url="memory",
+        public_url="http://firstline.test",
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+def service(settings: Settings, rasa_runtime: RasaRuntime, model_path: Path) -> Iterator[Service]:
+    built = Service.build(settings, model_path, rasa=rasa_runtime)
+    yield built
+    built.repository.engine.dispose()
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://firstline.test") as http:
+        yield http
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _ensure_postgres() -> None:
+    """The machine starts PostgreSQL with each session; if it has stopped, start it again."""
+    if _port_open("127.0.0.1", 5432):
+        return
+    clusters = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if clusters and shutil.which("pg_ctlcluster"):
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1], "main", "start"],
+            check=False,
+            capture_output=True,
+        )
+    if not _port_open("127.0.0.1", 5432):
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 and could not be started")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    _ensure_postgres()
+    engine = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A fresh database per test, dropped afterwards, so tests never see each other's rows."""
+    name = f"firstline_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield postgres_admin.url.set(database=name).render_as_string(hide_password=False)
+    with postgres_admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
+    """The store on both databases Firstline supports."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = create_store_engine(url)
+    migrate(engine)
+    yield Repository(engine)
+    engine.dispose()
