@@ -33,6 +33,9 @@ POSTGRES_URL = os.environ.get("FIRSTLINE_TEST_POSTGRES", "postgresql://postgres@
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
+    if os.environ.get("FIRSTLINE_TEST_MODEL"):
+        # While iterating on code, a model trained on slightly older data is good enough.
+        return Path(os.environ["FIRSTLINE_TEST_MODEL"])
     found = model_store.find_model(PROJECT_ROOT, MODEL_CACHE)
     return found or model_store.train(PROJECT_ROOT, MODEL_CACHE)
 
