@@ -10,9 +10,11 @@ URL is configured, in which case Rasa calls it over HTTP as usual.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
+import structlog
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
@@ -90,12 +92,32 @@ def disarm_intent_syntax(text: str) -> str:
     return stripped.lstrip("/") if stripped.startswith("/") else text
 
 
+def quiet_rasa_logging(level: int = logging.WARNING) -> None:
+    """Rasa logs through structlog, which, left unconfigured, prints every debug event to stdout.
+
+    That would corrupt `firstline say`'s JSON output and cost time on every message.
+    """
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
 class RasaRuntime:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 
     @classmethod
     def load(cls, settings: Settings, model_path: Path) -> RasaRuntime:
+        quiet_rasa_logging()
         logger.info("loading the Rasa model %s", model_path.name)
         action_endpoint = (
             EndpointConfig(url=settings.action_server_url)

@@ -130,7 +130,9 @@ async def test_bot_is_silent_during_a_handoff_and_answers_after_hand_back(
 
 async def test_resolve_closes_the_handoff(client: httpx.AsyncClient) -> None:
     result = await _say(client, "I was charged twice for the same order!!")
-    resolved = await client.post(f"/api/handoffs/{result['handoff_id']}/resolve", json={"outcome": "refunded"})
+    resolved = await client.post(
+        f"/api/handoffs/{result['handoff_id']}/resolve", json={"outcome": "refunded"}
+    )
     assert resolved.status_code == 200
     assert (resolved.json()["status"], resolved.json()["outcome"]) == ("resolved", "refunded")
     unknown = await client.post(f"/api/handoffs/{result['handoff_id']}/delete")
@@ -164,7 +166,9 @@ async def test_customer_cannot_inject_rasa_intent_syntax(client: httpx.AsyncClie
 async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(
     client: httpx.AsyncClient, service: Service, body: bytes, status: int, error: str
 ) -> None:
-    response = await client.post("/api/web/messages", content=body, headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/web/messages", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == status
     assert error in response.json()["error"]
     assert _count_messages(service) == 0

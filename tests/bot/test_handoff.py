@@ -38,7 +38,9 @@ def test_public_complaint_from_large_audience_goes_first() -> None:
 
 
 def test_abuse_stays_at_the_bottom_whatever_the_audience() -> None:
-    assert priority("abuse", public=True, audience=10_000_000) < priority("unanswered_question", public=False, audience=None)
+    assert priority("abuse", public=True, audience=10_000_000) < priority(
+        "unanswered_question", public=False, audience=None
+    )
 
 
 def test_waiting_raises_urgency() -> None:

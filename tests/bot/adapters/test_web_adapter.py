@@ -12,7 +12,14 @@ ADAPTER = WebAdapter("http://firstline.test", max_chars=10_000)
 
 def test_parses_a_public_post() -> None:
     message = ADAPTER.parse(
-        {"user": "alice", "text": "hello", "public": True, "message_id": "m1", "display_name": "Alice", "audience": 9}
+        {
+            "user": "alice",
+            "text": "hello",
+            "public": True,
+            "message_id": "m1",
+            "display_name": "Alice",
+            "audience": 9,
+        }
     )
     assert (message.platform, message.conversation_key, message.public) == ("web", "public:alice", True)
     assert message.customer.audience == 9

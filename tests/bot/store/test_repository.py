@@ -134,7 +134,10 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
     assert public is not None
     repository.record_understanding(public.message_id, {"intent": "complaint", "confidence": 0.97})
     reply_id = repository.record_outbound(
-        conversation_id=public.conversation_id, text="Sorry! DM us", author="bot", in_reply_to_id=public.message_id
+        conversation_id=public.conversation_id,
+        text="Sorry! DM us",
+        author="bot",
+        in_reply_to_id=public.message_id,
     )
     sent_at = utcnow() + timedelta(milliseconds=5)
     repository.mark_delivered(reply_id, "web-1", sent_at)
