@@ -1,0 +1,62 @@
+"""The `firstline` command as a user runs it, in a subprocess, with the real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import model_store
+from bot.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, model_path: Path) -> dict[str, str]:
+    models = tmp_path / "models"
+    models.mkdir()
+    # The CLI looks the model up by the data's fingerprint; link the session's model under it.
+    (models / model_store.model_path(PROJECT_ROOT, models).name).symlink_to(model_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
+    env.update(FIRSTLINE_DATA_DIR=str(tmp_path / "var"), FIRSTLINE_MODEL_DIR=str(models))
+    return env
+
+
+def _firstline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_say_prints_replies_and_handoff_then_handoffs_lists_it(cli_env: dict[str, str]) -> None:
+    said = _firstline(
+        cli_env, "say", "--public", "--user", "alice", "--name", "Alice", "--audience", "900",
+        "my order never arrived and nobody answers my emails",
+    )  # fmt: skip
+    assert said.returncode == 0, said.stderr[-2000:]
+    result = json.loads(said.stdout)
+    assert result["understood"]["intent"] == "complaint"
+    assert result["replies"] and "join=" in result["replies"][0]["text"]
+    assert result["handoff"]["customer"]["audience"] == 900
+    assert "[firstline]" in said.stderr  # progress goes to stderr, JSON alone to stdout
+
+    listed = _firstline(cli_env, "handoffs")
+    assert listed.returncode == 0, listed.stderr
+    [handoff] = json.loads(listed.stdout)
+    assert handoff["id"] == result["handoff_id"]
+
+    back = _firstline(cli_env, "hand-back", str(handoff["id"]))
+    assert back.returncode == 0 and json.loads(back.stdout)["status"] == "handed_back"
+    assert json.loads(_firstline(cli_env, "handoffs").stdout) == []
+    assert _firstline(cli_env, "resolve", "999").returncode == 1
