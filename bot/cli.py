@@ -35,6 +35,9 @@ def _setup_logging(level: str) -> None:
     # Rasa and TensorFlow log a great deal at INFO; Firstline's own lines are what matter here.
     for noisy in ("rasa", "tensorflow", "absl", "apscheduler", "sanic", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.rasa_runtime import quiet_rasa_logging
+
+    quiet_rasa_logging()
 
 
 def ensure_model(settings: Settings, *, force: bool = False) -> Path:
@@ -67,7 +70,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     service = _build_service(settings)
     host, port = args.host or settings.host, args.port or settings.port
     _progress(f"Firstline is up: open http://{host}:{port}/ to play customer and agent (Ctrl-C stops)")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    # ws="none": the service has no websocket routes, and uvicorn's websocket support does not
+    # import against the websockets release Rasa pins.
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", ws="none")
     _progress("stopped")
     return 0
 

@@ -60,3 +60,36 @@ def test_say_prints_replies_and_handoff_then_handoffs_lists_it(cli_env: dict[str
     assert back.returncode == 0 and json.loads(back.stdout)["status"] == "handed_back"
     assert json.loads(_firstline(cli_env, "handoffs").stdout) == []
     assert _firstline(cli_env, "resolve", "999").returncode == 1
+
+
+def test_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(cli_env: dict[str, str]) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
+        env=cli_env,
+        cwd=PROJECT_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline and process.poll() is None and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    status = response.status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200, process.stderr.read() if process.poll() is not None else "no answer"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+from rasa.shared.core.domain import Domain
+
+from bot.rasa_runtime import (
+    disarm_intent_syntax,
+    lock_store_for,
+    tracker_store_for,
+    validate_action_results_once,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/request_human", "request_human"),
+        ('  /praise{"x": 1}', 'praise{"x": 1}'),
+        ("my order / my refund", "my order / my refund"),
+        ("hello", "hello"),
+    ],
+)
+def test_customers_cannot_send_rasa_intent_syntax(text: str, expected: str) -> None:
+    assert disarm_intent_syntax(text) == expected
+
+
+def test_compiled_validation_accepts_good_and_refuses_bad_results() -> None:
+    validate_action_results_once()
+    action = RemoteAction("action_x", None)
+    assert action._validate_action_result({"events": [{"event": "action", "name": "x"}], "responses": []})
+    with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+        action._validate_action_result({"events": [{"event": "no-such-event"}], "responses": []})
+
+
+def test_stores_from_settings(tmp_path: Path) -> None:
+    domain = Domain.empty()
+    assert isinstance(tracker_store_for("memory", domain), InMemoryTrackerStore)
+    store = tracker_store_for(f"sqlite:///{tmp_path / 'sub' / 'tracker.db'}", domain)
+    assert isinstance(store, SQLTrackerStore)
+    assert (tmp_path / "sub").is_dir()
+    assert isinstance(lock_store_for(""), InMemoryLockStore)
+    assert isinstance(lock_store_for("redis://127.0.0.1:6379/3"), RedisLockStore)
