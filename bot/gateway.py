@@ -76,14 +76,15 @@ class Gateway:
             try:
                 parse_data = await self.rasa.parse(message.text)
                 understood = triage(parse_data)
-                self.repository.record_understanding(recorded.message_id, understood.to_dict())
                 routed = Routed(
                     message=message,
                     recorded=recorded,
                     triage=understood,
                     parse_data=parse_data,
                     # Read again under the lock: an earlier message may just have opened one.
-                    open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
+                    open_handoff_id=self.repository.record_understanding(
+                        recorded.message_id, recorded.case_id, understood.to_dict()
+                    ),
                 )
                 rule = next(rule for rule in self.rules if rule.matches(routed))
                 return await rule.handle(routed)
@@ -99,7 +100,7 @@ class Gateway:
         logger.exception(
             "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
         )
-        self.repository.mark_inbound(recorded.message_id, "failed")
+        self.repository.finish_turn(recorded.message_id, recorded.case_id, "failed")
         handoff_id = self.repository.open_handoff(
             NewHandoff(
                 case_id=recorded.case_id,

@@ -74,7 +74,7 @@ class HumanOwnsCase:
         return routed.open_handoff_id is not None
 
     async def handle(self, routed: Routed) -> Outcome:
-        self.repository.mark_inbound(routed.recorded.message_id, "attached")
+        self.repository.finish_turn(routed.recorded.message_id, routed.recorded.case_id, "attached")
         return Outcome(
             status="attached",
             message_id=routed.recorded.message_id,
@@ -151,14 +151,15 @@ class AskRasa:
                     in_reply_to_id=recorded.message_id,
                 )
             )
-        if any(reply.status == "sent" for reply in replies):
-            self.repository.mark_acknowledged(recorded.message_id, utcnow())
-        self.repository.mark_inbound(recorded.message_id, "handled")
+        acknowledged = utcnow() if any(reply.status == "sent" for reply in replies) else None
+        handoff_id = self.repository.finish_turn(
+            recorded.message_id, recorded.case_id, "handled", acknowledged
+        )
         return Outcome(
             status="answered",
             message_id=recorded.message_id,
             case_id=recorded.case_id,
             triage=routed.triage,
             replies=tuple(replies),
-            handoff_id=self.repository.open_handoff_id(recorded.case_id),
+            handoff_id=handoff_id,
         )

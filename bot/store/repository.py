@@ -67,44 +67,61 @@ class Repository:
         A new conversation joins an existing case when the customer came through that case's DM
         invitation (`join_token`), or when the customer already has a case with an open handoff
         on the same platform; otherwise it starts a case of its own.
+
+        Repeats are caught by the unique constraint on the platform's message id rather than a
+        look-up first: one query less for every message, and correct across instances. Any other
+        constraint failure means a concurrent writer created the same customer or conversation a
+        moment earlier; trying again finds it, so the message is never dropped for that.
         """
-        try:
-            with self._session() as session, session.begin():
-                duplicate = session.execute(
+        for attempt in range(3):
+            try:
+                return self._record_inbound(message)
+            except IntegrityError:
+                if self._is_stored(message):
+                    logger.info("duplicate delivery %s/%s", message.platform, message.platform_message_id)
+                    return None
+                if attempt == 2:
+                    raise
+                logger.info("concurrent insert while storing %s; retrying", message.platform_message_id)
+        raise AssertionError("unreachable")
+
+    def _is_stored(self, message: InboundMessage) -> bool:
+        with self._session() as session:
+            return (
+                session.execute(
                     select(MessageRow.id).where(
                         MessageRow.platform == message.platform,
                         MessageRow.external_id == message.platform_message_id,
                     )
                 ).first()
-                if duplicate:
-                    return None
-                customer = self._upsert_customer(session, message.platform, message.customer)
-                conversation = self._conversation_for(session, message, customer)
-                row = MessageRow(
-                    case_id=conversation.case_id,
-                    conversation_id=conversation.id,
-                    platform=message.platform,
-                    direction="in",
-                    author="customer",
-                    external_id=message.platform_message_id,
-                    text=message.text,
-                    created_at=message.received_at,
-                    status="received",
-                )
-                session.add(row)
-                session.flush()
-                open_handoff = self._open_handoff_id(session, conversation.case_id)
-                return Recorded(
-                    message_id=row.id,
-                    conversation_id=conversation.id,
-                    case_id=conversation.case_id,
-                    join_token=conversation.case.join_token,
-                    open_handoff_id=open_handoff,
-                )
-        except IntegrityError:
-            # Another instance stored the same delivery between our check and our insert.
-            logger.info("duplicate delivery %s/%s", message.platform, message.platform_message_id)
-            return None
+                is not None
+            )
+
+    def _record_inbound(self, message: InboundMessage) -> Recorded:
+        with self._session() as session, session.begin():
+            customer = self._upsert_customer(session, message.platform, message.customer)
+            conversation, new_case = self._conversation_for(session, message, customer)
+            row = MessageRow(
+                case_id=conversation.case_id,
+                conversation_id=conversation.id,
+                platform=message.platform,
+                direction="in",
+                author="customer",
+                external_id=message.platform_message_id,
+                text=message.text,
+                created_at=message.received_at,
+                status="received",
+            )
+            session.add(row)
+            session.flush()
+            return Recorded(
+                message_id=row.id,
+                conversation_id=conversation.id,
+                case_id=conversation.case_id,
+                join_token=conversation.case.join_token,
+                # A case created in this transaction cannot have a handoff yet.
+                open_handoff_id=None if new_case else self._open_handoff_id(session, conversation.case_id),
+            )
 
     def _upsert_customer(self, session: Session, platform: str, customer: Customer) -> CustomerRow:
         row = session.execute(
@@ -128,7 +145,8 @@ class Repository:
 
     def _conversation_for(
         self, session: Session, message: InboundMessage, customer: CustomerRow
-    ) -> Conversation:
+    ) -> tuple[Conversation, bool]:
+        """The message's conversation, and whether its case was created just now."""
         conversation = session.execute(
             select(Conversation).where(
                 Conversation.platform == message.platform,
@@ -136,7 +154,7 @@ class Repository:
             )
         ).scalar_one_or_none()
         if conversation is not None:
-            return conversation
+            return conversation, False
         case = None
         if message.join_token:
             case = session.execute(
@@ -154,6 +172,7 @@ class Repository:
                 .scalars()
                 .first()
             )
+        new_case = case is None
         if case is None:
             case = Case(customer_id=customer.id, join_token=secrets.token_urlsafe(9), created_at=utcnow())
             session.add(case)
@@ -168,7 +187,7 @@ class Repository:
         )
         session.add(conversation)
         session.flush()
-        return conversation
+        return conversation, new_case
 
     def open_handoff_id(self, case_id: int) -> int | None:
         with self._session() as session:
@@ -180,7 +199,12 @@ class Repository:
             select(Handoff.id).where(Handoff.case_id == case_id, Handoff.status == "open")
         ).scalar_one_or_none()
 
-    def record_understanding(self, message_id: int, understanding: dict[str, Any]) -> None:
+    def record_understanding(
+        self, message_id: int, case_id: int, understanding: dict[str, Any]
+    ) -> int | None:
+        """Stores what the model understood; returns the case's open handoff, read in the same
+        transaction, since that decides who answers (one round trip on the hot path, not two).
+        """
         with self._session() as session, session.begin():
             session.execute(
                 update(MessageRow)
@@ -191,11 +215,26 @@ class Repository:
                     understanding=understanding,
                 )
             )
+            return self._open_handoff_id(session, case_id)
 
-    def mark_inbound(self, message_id: int, status: str) -> None:
-        """`handled` once the bot answered, `attached` when a person owns the case."""
+    def finish_turn(
+        self, message_id: int, case_id: int, status: str, acknowledged_at: datetime | None = None
+    ) -> int | None:
+        """Closes the handling of an inbound message in one transaction.
+
+        Marks it `handled` (the bot answered), `attached` (a person owns the case) or `failed`;
+        stamps the acknowledgement time on a handoff this message triggered; and returns the
+        case's open handoff, if any.
+        """
         with self._session() as session, session.begin():
             session.execute(update(MessageRow).where(MessageRow.id == message_id).values(status=status))
+            if acknowledged_at is not None:
+                session.execute(
+                    update(Handoff)
+                    .where(Handoff.trigger_message_id == message_id, Handoff.acknowledged_at.is_(None))
+                    .values(acknowledged_at=acknowledged_at)
+                )
+            return self._open_handoff_id(session, case_id)
 
     # --- outbound ------------------------------------------------------------------------------
 
@@ -294,14 +333,6 @@ class Repository:
             session.flush()
             logger.info("handoff %s opened for case %s (%s)", row.id, new.case_id, new.reason)
             return row.id
-
-    def mark_acknowledged(self, trigger_message_id: int, at: datetime) -> None:
-        with self._session() as session, session.begin():
-            session.execute(
-                update(Handoff)
-                .where(Handoff.trigger_message_id == trigger_message_id, Handoff.acknowledged_at.is_(None))
-                .values(acknowledged_at=at)
-            )
 
     def close_handoff(self, handoff_id: int, status: str, outcome: str | None = None) -> None:
         """`resolved` or `handed_back`: either way the bot answers the case again."""

@@ -132,7 +132,12 @@ def test_close_refuses_unknown_status(repository: Repository) -> None:
 def test_packet_holds_the_whole_story(repository: Repository) -> None:
     public = repository.record_inbound(_message("p1"))
     assert public is not None
-    repository.record_understanding(public.message_id, {"intent": "complaint", "confidence": 0.97})
+    assert (
+        repository.record_understanding(
+            public.message_id, public.case_id, {"intent": "complaint", "confidence": 0.97}
+        )
+        is None
+    )
     reply_id = repository.record_outbound(
         conversation_id=public.conversation_id,
         text="Sorry! DM us",
@@ -142,7 +147,7 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
     sent_at = utcnow() + timedelta(milliseconds=5)
     repository.mark_delivered(reply_id, "web-1", sent_at)
     handoff_id = _handoff(repository, public.case_id, public.message_id)
-    repository.mark_acknowledged(public.message_id, sent_at)
+    assert repository.finish_turn(public.message_id, public.case_id, "handled", sent_at) == handoff_id
     repository.record_inbound(_message("d1", public=False, text="order 4839201"))
 
     packet = repository.packet(handoff_id)
@@ -175,3 +180,23 @@ def test_failed_delivery_keeps_its_reason(repository: Repository) -> None:
     repository.mark_failed(reply_id, "429 Too Many Requests")
     row = repository.messages_after(recorded.conversation_id)[-1]
     assert (row.status, row.error) == ("failed", "429 Too Many Requests")
+
+
+def test_a_concurrent_insert_is_retried_not_mistaken_for_a_duplicate(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = repository._record_inbound
+    calls = []
+
+    def racing(message: InboundMessage) -> object:
+        calls.append(message.platform_message_id)
+        if len(calls) == 1:
+            # What a second instance creating the same conversation first looks like from here.
+            raise IntegrityError("INSERT INTO conversations", {}, Exception("unique constraint"))
+        return original(message)
+
+    monkeypatch.setattr(repository, "_record_inbound", racing)
+    recorded = repository.record_inbound(_message("race-1"))
+    assert recorded is not None
+    assert calls == ["race-1", "race-1"]
+    assert _count(repository, MessageRow) == 1
