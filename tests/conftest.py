@@ -112,6 +112,11 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+def settings_on_postgres(settings: Settings, postgres_url: str) -> Settings:
+    return settings.copy(update={"database_url": postgres_url})
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
     """The store on both databases Firstline supports."""

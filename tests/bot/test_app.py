@@ -8,7 +8,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import create_app
+from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
+from bot.settings import Settings
 from bot.store.models import MessageRow
 from bot.text_limits import measure
 
@@ -189,3 +192,22 @@ async def test_demo_page_and_health(client: httpx.AsyncClient) -> None:
     page = await client.get("/")
     assert page.status_code == 200 and "Firstline demo" in page.text
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_the_whole_path_on_postgresql(
+    settings_on_postgres: Settings, rasa_runtime: RasaRuntime
+) -> None:
+    service = Service.build(settings_on_postgres, rasa=rasa_runtime)
+    try:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://firstline.test") as client:
+            first = await _say(client, COMPLAINT, public=True, message_id="pg-1")
+            again = await _say(client, COMPLAINT, public=True, message_id="pg-1")
+            during = await _say(client, "still waiting!!", public=True, message_id="pg-2")
+        assert first["handoff_id"] is not None and first["replies"]
+        assert again["status"] == "duplicate"
+        assert during["status"] == "attached"
+        assert service.repository.engine.dialect.name == "postgresql"
+        assert len(service.repository.packet(first["handoff_id"])["messages"]) == 3
+    finally:
+        service.repository.engine.dispose()
