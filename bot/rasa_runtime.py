@@ -25,6 +25,7 @@ from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
+from bot.triage import FALLBACK_INTENT
 
 __all__ = ["InProcessActions", "RasaRuntime"]
 
@@ -172,8 +173,21 @@ class RasaRuntime:
         return self.agent.domain
 
     async def parse(self, text: str) -> dict[str, Any]:
-        """NLU only: intent, ranking, entities and response-selector results for `text`."""
-        return await self.agent.parse_message(disarm_intent_syntax(text))
+        """NLU only: intent, ranking, entities and response-selector results for `text`.
+
+        Blank text never reaches the pipeline: several of Rasa's featurizers skip an empty
+        message, and the classifier then fails on a shorter feature vector. There is nothing to
+        understand in it, so it is reported as not understood.
+        """
+        cleaned = disarm_intent_syntax(text)
+        if not cleaned.strip():
+            return {
+                "text": text,
+                "intent": {"name": FALLBACK_INTENT, "confidence": 1.0},
+                "intent_ranking": [{"name": FALLBACK_INTENT, "confidence": 1.0}],
+                "entities": [],
+            }
+        return await self.agent.parse_message(cleaned)
 
     async def respond(
         self,

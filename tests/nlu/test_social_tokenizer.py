@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rasa.core.agent import Agent
-from rasa.core.channels.channel import UserMessage
-from rasa.core.processor import MessageProcessor
 from rasa.engine.recipes.recipe import Recipe
 from rasa.nlu.constants import BILOU_ENTITIES, TOKENS_NAMES
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
@@ -22,6 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.utils.io import read_model_configuration
 
+from bot.rasa_runtime import RasaRuntime
 from nlu.social_tokenizer import SocialTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,20 +157,14 @@ def test_config_resolves_to_this_component() -> None:
     assert len(tokenizers) == 1
 
 
-@pytest.fixture(scope="module")
-def processor(model_path: Path) -> MessageProcessor:
-    """Loaded once: loading the model's TensorFlow graphs takes far longer than parsing."""
-    loaded = Agent.load(str(model_path)).processor
-    assert loaded is not None
-    return loaded
-
-
 @pytest.mark.model
 @pytest.mark.parametrize(
     "text",
     ["", "   ", ":)", "😡😡😡", "https://t.co/x www.acme.com", "sooo late 😡 #NeverAgain " * 4_000],
     ids=["empty", "whitespace", "emoticon", "emoji-only", "urls-only", "100kB"],
 )
-async def test_trained_pipeline_parses_awkward_messages(processor: MessageProcessor, text: str) -> None:
-    parse = await processor.parse_message(UserMessage(text=text))
+async def test_trained_pipeline_parses_awkward_messages(rasa_runtime: RasaRuntime, text: str) -> None:
+    parse = await rasa_runtime.parse(text)
     assert parse["intent"]["name"]
+    if not text.strip():
+        assert parse["intent"]["name"] == "nlu_fallback"
