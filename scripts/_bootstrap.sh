@@ -54,13 +54,16 @@ if [ ! -f "$FIRSTLINE_VENV/.complete" ]; then
     _say "Dependencies installed"
 fi
 
-# The project itself is installed editable on every run: cheap, and it follows the checkout.
-_project_marker="$FIRSTLINE_VENV/.project-$(echo "$FIRSTLINE_ROOT" | sha256sum | cut -c1-16)"
-if [ ! -f "$_project_marker" ] || [ "$FIRSTLINE_ROOT/pyproject.toml" -nt "$_project_marker" ]; then
+# The project is installed (for the `firstline` console script) into a venv that several checkouts
+# may share, so the install records which checkout it points at and is redone when that changes;
+# PYTHONPATH makes this checkout's code win even while another checkout's run is in progress.
+_installed_root="$(cat "$FIRSTLINE_VENV/.project-root" 2>/dev/null || true)"
+if [ "$_installed_root" != "$FIRSTLINE_ROOT" ] || [ "$FIRSTLINE_ROOT/pyproject.toml" -nt "$FIRSTLINE_VENV/.project-root" ]; then
     VIRTUAL_ENV="$FIRSTLINE_VENV" "$FIRSTLINE_VENV/bin/uv" pip install --quiet --no-deps \
         --python "$FIRSTLINE_VENV/bin/python" -e "$FIRSTLINE_ROOT"
-    touch "$_project_marker"
+    echo "$FIRSTLINE_ROOT" > "$FIRSTLINE_VENV/.project-root"
 fi
+export PYTHONPATH="$FIRSTLINE_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 export PATH="$FIRSTLINE_VENV/bin:$PATH"
 # Rasa and TensorFlow are chatty and phone home by default; neither is wanted here.
