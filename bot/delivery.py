@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from bot.adapters.base import BaseAdapter
 from bot.errors import BotError
-from bot.messages import OutboundMessage, utcnow
-from bot.store.repository import Repository
+from bot.messages import InboundMessage, OutboundMessage, utcnow
+from bot.store.repository import Recorded, Repository
 
 __all__ = ["Delivery", "Reply"]
 
@@ -32,6 +32,23 @@ class Delivery:
     def __init__(self, repository: Repository, adapters: Mapping[str, BaseAdapter]) -> None:
         self.repository = repository
         self.adapters = adapters
+
+    async def reply(self, to: InboundMessage, recorded: Recorded, text: str, author: str = "bot") -> Reply:
+        """Answers a customer message where it was written (same thread or chat, as a reply)."""
+        outbound = OutboundMessage(
+            platform=to.platform,
+            conversation_key=to.conversation_key,
+            public=to.public,
+            text=text,
+            recipient_id=to.customer.platform_user_id,
+            in_reply_to=to.platform_message_id,
+        )
+        return await self.send(
+            outbound,
+            conversation_id=recorded.conversation_id,
+            author=author,
+            in_reply_to_id=recorded.message_id,
+        )
 
     async def send(
         self, message: OutboundMessage, *, conversation_id: int, author: str, in_reply_to_id: int | None

@@ -17,7 +17,7 @@ from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery
 from bot.errors import InvalidMessage
 from bot.handoff import priority
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
@@ -113,19 +113,7 @@ class Gateway:
                 flags=("error",),
             )
         )
-        reply = await self.delivery.send(
-            OutboundMessage(
-                platform=message.platform,
-                conversation_key=message.conversation_key,
-                public=message.public,
-                text=APOLOGY,
-                recipient_id=message.customer.platform_user_id,
-                in_reply_to=message.platform_message_id,
-            ),
-            conversation_id=recorded.conversation_id,
-            author="bot",
-            in_reply_to_id=recorded.message_id,
-        )
+        reply = await self.delivery.reply(message, recorded, APOLOGY)
         return Outcome(
             status="failed",
             message_id=recorded.message_id,

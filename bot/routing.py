@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, Reply
-from bot.messages import InboundMessage, OutboundMessage, utcnow
+from bot.messages import InboundMessage, utcnow
 from bot.rasa_runtime import RasaRuntime
 from bot.store.repository import Recorded, Repository
 from bot.triage import Triage
@@ -135,22 +135,7 @@ class AskRasa:
             text = (bot_message.get("text") or "").strip()
             if not text:
                 continue
-            outbound = OutboundMessage(
-                platform=message.platform,
-                conversation_key=message.conversation_key,
-                public=message.public,
-                text=text,
-                recipient_id=message.customer.platform_user_id,
-                in_reply_to=message.platform_message_id,
-            )
-            replies.append(
-                await self.delivery.send(
-                    outbound,
-                    conversation_id=recorded.conversation_id,
-                    author="bot",
-                    in_reply_to_id=recorded.message_id,
-                )
-            )
+            replies.append(await self.delivery.reply(message, recorded, text))
         acknowledged = utcnow() if any(reply.status == "sent" for reply in replies) else None
         handoff_id = self.repository.finish_turn(
             recorded.message_id, recorded.case_id, "handled", acknowledged
