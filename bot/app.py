@@ -148,8 +148,10 @@ def create_app(service: Service) -> Starlette:
         finally:
             await service.stop()
 
+    webhook_routes = [route for adapter in service.adapters.values() for route in adapter.webhook_routes(service)]
     return Starlette(
         routes=[
+            *webhook_routes,
             Route("/", demo_page),
             Route("/healthz", health),
             Route("/api/web/messages", post_message, methods=["POST"]),

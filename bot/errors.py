@@ -34,8 +34,19 @@ class ModelNotFound(BotError):
 
 
 class PlatformUnavailable(BotError):
-    """A platform API could not be reached."""
+    """A platform API could not be reached or asked us to wait; trying again later may work.
+
+    `retry_after` is the wait in seconds the platform asked for (a 429's reset time, Telegram's
+    `retry_after`), when it said; the outbox waits at least that long before the next attempt.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeliveryFailed(BotError):
-    """A platform refused an outgoing message."""
+    """A platform refused an outgoing message for good (bad request, blocked, forbidden).
+
+    Trying again cannot help, so the outbox moves the message to the dead letters at once.
+    """

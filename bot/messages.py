@@ -51,6 +51,9 @@ class InboundMessage:
     url: str | None = None
     join_token: str | None = None
     """Set when the customer arrived through a DM invitation, to join the private chat to the case."""
+    kind: str = "text"
+    """`text`, or what else the customer sent (`sticker`, `voice`, `media`): those are not read by
+    the model; `text` then describes them ("[sticker 👍]") and the case goes to a person."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,10 @@ from bot.adapters import ADAPTERS, BaseAdapter
 from bot.delivery import Delivery
 from bot.errors import ModelNotFound
 from bot.gateway import Gateway
+from bot.messages import InboundMessage
 from bot.model_store import find_model
 from bot.rasa_runtime import RasaRuntime
+from bot.routing import Outcome
 from bot.settings import Settings
 from bot.store import Repository, create_store_engine, migrate, use_repository
 
@@ -56,9 +58,20 @@ class Service:
         gateway = Gateway(settings, repository, rasa, adapters, delivery)
         return cls(settings, repository, rasa, adapters, gateway)
 
+    # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).
+
+    async def receive(self, message: InboundMessage) -> Outcome:
+        return await self.gateway.receive(message)
+
+    def cursor(self, name: str) -> str | None:
+        return self.repository.cursor(name)
+
+    def save_cursor(self, name: str, value: str) -> None:
+        self.repository.save_cursor(name, value)
+
     async def start(self) -> None:
         for adapter in self.adapters.values():
-            await adapter.start()
+            await adapter.start(self)
 
     async def stop(self) -> None:
         for adapter in self.adapters.values():

@@ -51,8 +51,38 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
-    telegram_token: SecretStr | None = None
-    x_bearer_token: SecretStr | None = None
+    # --- delivery ----------------------------------------------------------------------------
+    send_max_attempts: int = Field(
+        6, description="Attempts before an outgoing message the platform keeps failing is dead-lettered."
+    )
+    send_backoff_seconds: float = Field(
+        2.0, description="First retry delay; each later one doubles, capped at 5 minutes."
+    )
+    turn_lease_seconds: float = Field(
+        30.0,
+        description="An accepted message not answered after this long (its instance died) is "
+        "picked up again by a running instance.",
+    )
+
+    # --- Telegram ----------------------------------------------------------------------------
+    telegram_token: SecretStr | None = Field(None, description="The bot token from @BotFather.")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org/bot", description="Bot API base URL (a local Bot API server, tests)."
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="Telegram's secret_token for webhooks; required when public_url is set."
+    )
+
+    # --- X -----------------------------------------------------------------------------------
+    x_bearer_token: SecretStr | None = Field(None, description="App bearer token (reading mentions).")
+    x_consumer_key: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = Field(
+        None, description="Also signs Account Activity webhooks (CRC and event signatures)."
+    )
+    x_access_token: SecretStr | None = Field(None, description="The brand account's user token.")
+    x_access_token_secret: SecretStr | None = None
+    x_api_url: str = Field("https://api.twitter.com", description="X API host (a local fake, tests).")
+    x_poll_seconds: float = Field(15.0, description="Pause between polls of mentions and DMs.")
 
     class Config:
         env_prefix = "FIRSTLINE_"

@@ -7,15 +7,34 @@ it owns its SDK client and nothing of that SDK leaks past it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.text_limits import LIMITS, measure
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from bot.settings import Settings
 
-__all__ = ["BaseAdapter"]
+__all__ = ["BaseAdapter", "Inbox"]
+
+
+class Inbox(Protocol):
+    """What a receiving adapter talks to: the gateway, and a durable place for its cursors.
+
+    `receive` returns once the message is stored and handled (or refused with `InvalidMessage`,
+    or recognised as a repeat), so an adapter that advances a platform cursor after it returns
+    can never lose a message. Cursors (Telegram's update offset, X's `since_id`) live in
+    Firstline's store, so they survive restarts and are shared by every instance.
+    """
+
+    async def receive(self, message: InboundMessage) -> Any: ...
+
+    def cursor(self, name: str) -> str | None: ...
+
+    def save_cursor(self, name: str, value: str) -> None: ...
 
 
 class BaseAdapter(ABC):
@@ -47,6 +66,11 @@ class BaseAdapter(ABC):
     def char_limit(self) -> int:
         return LIMITS.get(self.name, 2000)
 
+    def reply_budget(self, to: InboundMessage) -> int:
+        """How much of `char_limit` a reply to `to` may use: less where the platform adds text
+        of its own (X replies start with the customer's @handle)."""
+        return self.char_limit
+
     def measure(self, text: str) -> int:
         return measure(text, self.name)
 
@@ -54,8 +78,12 @@ class BaseAdapter(ABC):
         """A one-tap link into a private chat with the brand that joins the same case, if any."""
         return None
 
-    async def start(self) -> None:
-        """Begins receiving (polling, webhooks). Adapters driven by HTTP requests need nothing."""
+    def webhook_routes(self, inbox: Inbox) -> Sequence[BaseRoute]:
+        """Starlette routes the service mounts for this platform's webhooks, if it uses any."""
+        return ()
+
+    async def start(self, inbox: Inbox) -> None:
+        """Begins receiving (a polling task). Adapters driven by HTTP requests need nothing."""
 
     async def stop(self) -> None:
         """Stops receiving and releases the SDK client."""

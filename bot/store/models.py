@@ -28,7 +28,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Case", "Conversation", "CustomerRow", "Handoff", "MessageRow", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "Case",
+    "Conversation",
+    "Cursor",
+    "CustomerRow",
+    "Handoff",
+    "MessageRow",
+    "UTCDateTime",
+]
 
 Base = declarative_base()
 
@@ -93,13 +102,20 @@ class Conversation(Base):
 
 
 class MessageRow(Base):
-    """Every message both ways. Inbound ones carry what the model understood of them."""
+    """Every message both ways. Inbound ones carry what the model understood of them.
+
+    Outbound rows are also the outbox: written `pending` before the platform is called, then
+    `sending` while one instance holds them, `sent`, or `dead` with the reason once the platform
+    has refused them for good or too often. Inbound rows stay `received` until their turn is
+    finished, which is how a restarted instance finds the messages it still owes an answer.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (
         # The same platform delivery twice is one message: this is what drops duplicates.
         UniqueConstraint("platform", "external_id", name="uq_messages_platform_external_id"),
         Index("ix_messages_case_created", "case_id", "created_at"),
+        Index("ix_messages_status_next_attempt", "status", "next_attempt_at"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -115,6 +131,10 @@ class MessageRow(Base):
     created_at = Column(UTCDateTime(), nullable=False)
     status = Column(String(16), nullable=False, default="received")
     error = Column(Text)
+    kind = Column(String(16), nullable=False, default="text", server_default="text")
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at = Column(UTCDateTime())
+    """When a pending outbound message may next be tried, or a `sending` one's lease runs out."""
     intent = Column(String(64))
     confidence = Column(Float)
     understanding = Column(JSON)
@@ -152,3 +172,14 @@ class Handoff(Base):
     outcome = Column(Text)
 
     case = relationship(Case)
+
+
+class Cursor(Base):
+    """Where a polling adapter got to (Telegram's update offset, X's `since_id`), kept in the
+    store so a restart neither skips nor repeats, and several instances agree."""
+
+    __tablename__ = "cursors"
+
+    name = Column(String(128), primary_key=True)
+    value = Column(String(256), nullable=False)
+    updated_at = Column(UTCDateTime(), nullable=False)

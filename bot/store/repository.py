@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import NotFound
 from bot.handoff import build_packet
 from bot.messages import Customer, InboundMessage, utcnow
-from bot.store.models import Case, Conversation, CustomerRow, Handoff, MessageRow
+from bot.store.models import Case, Conversation, Cursor, CustomerRow, Handoff, MessageRow
 
 __all__ = ["NewHandoff", "Recorded", "Repository"]
 
@@ -304,6 +304,21 @@ class Repository:
             if row is None:
                 raise NotFound(f"conversation {conversation_id}")
             return row
+
+    # --- adapter cursors -----------------------------------------------------------------------
+
+    def cursor(self, name: str) -> str | None:
+        with self._session() as session:
+            row = session.get(Cursor, name)
+            return row.value if row is not None else None
+
+    def save_cursor(self, name: str, value: str) -> None:
+        with self._session() as session, session.begin():
+            row = session.get(Cursor, name)
+            if row is None:
+                session.add(Cursor(name=name, value=value, updated_at=utcnow()))
+            else:
+                row.value, row.updated_at = value, utcnow()
 
     # --- handoffs ------------------------------------------------------------------------------
 
