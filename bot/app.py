@@ -148,7 +148,9 @@ def create_app(service: Service) -> Starlette:
         finally:
             await service.stop()
 
-    webhook_routes = [route for adapter in service.adapters.values() for route in adapter.webhook_routes(service)]
+    webhook_routes = [
+        route for adapter in service.adapters.values() for route in adapter.webhook_routes(service)
+    ]
     return Starlette(
         routes=[
             *webhook_routes,
