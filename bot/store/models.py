@@ -30,13 +30,18 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Base",
+    "CannedReply",
     "Case",
+    "CaseNote",
+    "CaseTag",
     "Conversation",
     "Cursor",
     "CustomerRow",
     "Handoff",
+    "HandoffEvent",
     "MessageRow",
     "UTCDateTime",
+    "User",
 ]
 
 Base = declarative_base()
@@ -170,6 +175,9 @@ class Handoff(Base):
     created_at = Column(UTCDateTime(), nullable=False)
     closed_at = Column(UTCDateTime())
     outcome = Column(Text)
+    assignee_id = Column(ForeignKey("users.id", name="fk_handoffs_assignee_id_users"))
+    """The agent who owns the handoff; set once, atomically, by a claim or an assignment."""
+    claimed_at = Column(UTCDateTime())
 
     case = relationship(Case)
 
@@ -183,3 +191,62 @@ class Cursor(Base):
     name = Column(String(128), primary_key=True)
     value = Column(String(256), nullable=False)
     updated_at = Column(UTCDateTime(), nullable=False)
+
+
+class User(Base):
+    """A person who signs in to the agent console: an agent, a trainer or an admin."""
+
+    __tablename__ = "users"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    password_hash = Column(String(256), nullable=False)
+    role = Column(String(16), nullable=False)  # "agent", "trainer" or "admin"
+    display_name = Column(String(128), nullable=False)
+    active = Column(Boolean, nullable=False, default=True, server_default=text("true"))
+    created_at = Column(UTCDateTime(), nullable=False)
+    last_login_at = Column(UTCDateTime())
+
+
+class CaseNote(Base):
+    """An agent's internal note on a case; customers never see it."""
+
+    __tablename__ = "case_notes"
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    author_id = Column(ForeignKey("users.id"), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+
+class CaseTag(Base):
+    __tablename__ = "case_tags"
+
+    case_id = Column(ForeignKey("cases.id"), primary_key=True)
+    tag = Column(String(64), primary_key=True)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+
+class CannedReply(Base):
+    """A reply agents insert and edit before sending; `{name}`-style placeholders are filled in."""
+
+    __tablename__ = "canned_replies"
+
+    id = Column(Integer, primary_key=True)
+    title = Column(String(128), nullable=False, unique=True)
+    text = Column(Text, nullable=False)
+    updated_at = Column(UTCDateTime(), nullable=False)
+
+
+class HandoffEvent(Base):
+    """Who did what to a handoff and when (claimed, assigned, replied, resolved, reopened...)."""
+
+    __tablename__ = "handoff_events"
+
+    id = Column(Integer, primary_key=True)
+    handoff_id = Column(ForeignKey("handoffs.id"), nullable=False, index=True)
+    actor_id = Column(ForeignKey("users.id"))
+    action = Column(String(32), nullable=False)
+    detail = Column(JSON)
+    created_at = Column(UTCDateTime(), nullable=False)
