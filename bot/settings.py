@@ -64,6 +64,29 @@ class Settings(BaseSettings):
         "picked up again by a running instance.",
     )
 
+    # --- business hours and SLA -----------------------------------------------------------------
+    timezone: str = Field(
+        "UTC", description="The brand's time zone (IANA name, e.g. Europe/Amsterdam) for business hours."
+    )
+    business_hours: str = Field(
+        "",
+        description="When the team works, e.g. 'Mon-Fri 09:00-18:00; Sat 10:00-14:00'; empty means "
+        "always. Outside them the acknowledgement says when people are back and the SLA clock pauses.",
+    )
+    sla_pickup_minutes: float = Field(
+        60.0, gt=0, description="Target business minutes from a handoff to a person picking it up."
+    )
+    followup_after_minutes: float = Field(
+        120.0,
+        ge=0,
+        description="A public follow-up when an invited customer has not come to the private chat "
+        "after this long; 0 turns it off.",
+    )
+    checkback_after_hours: float = Field(
+        0.0, ge=0, description="A check-back message this long after a case is resolved; 0 turns it off."
+    )
+    followup_poll_seconds: float = Field(5.0, gt=0, description="How often due follow-ups are looked for.")
+
     # --- Telegram ----------------------------------------------------------------------------
     telegram_token: SecretStr | None = Field(None, description="The bot token from @BotFather.")
     telegram_api_url: str = Field(
