@@ -54,6 +54,9 @@ class InboundMessage:
     kind: str = "text"
     """`text`, or what else the customer sent (`sticker`, `voice`, `media`): those are not read by
     the model; `text` then describes them ("[sticker 👍]") and the case goes to a person."""
+    engagement: int | None = None
+    """How much attention a public post has drawn (reposts, replies, likes, quotes), when the
+    platform says; like `Customer.audience`, a sign of how visible the case is."""
 
 
 @dataclass(frozen=True, slots=True)
