@@ -2,7 +2,8 @@
 
 from bot.adapters.base import BaseAdapter
 from bot.adapters.web_adapter import WebAdapter
+from bot.adapters.x_adapter import XAdapter
 
-__all__ = ["ADAPTERS", "BaseAdapter", "WebAdapter"]
+__all__ = ["ADAPTERS", "BaseAdapter", "WebAdapter", "XAdapter"]
 
-ADAPTERS: dict[str, type[BaseAdapter]] = {cls.name: cls for cls in (WebAdapter,)}
+ADAPTERS: dict[str, type[BaseAdapter]] = {cls.name: cls for cls in (WebAdapter, XAdapter)}

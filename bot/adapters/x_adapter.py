@@ -1,0 +1,493 @@
+"""X (Twitter): public mentions of the brand and direct messages, in and out.
+
+Mentions and DMs are polled (the cursors live in Firstline's store, so a restart neither repeats
+nor skips anything); when the Account Activity webhook is registered it delivers the same events
+sooner, and the store drops whichever copy arrives second. Public replies stay in the customer's
+thread and start with their @handle; the one-tap DM link carries the case's join token in the
+prefilled DM text, so the private chat joins the public case.
+
+Credentials: the app's bearer token (reads mentions on the app's own rate-limit window) and the
+brand account's OAuth 1.0a user-context keys (identity, DMs, posting). All five must be set;
+with fewer the adapter does not start, and says which are missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.adapters.base import BaseAdapter, Inbox
+from bot.adapters.x_client import XApi, XRefused
+from bot.adapters.x_webhook import crc_response, dm_events_v2, mentioned_tweet_ids, signature_valid
+from bot.errors import BotError, DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
+from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
+from bot.text_limits import measure
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = ["JOIN_TOKEN", "XAdapter"]
+
+logger = logging.getLogger(__name__)
+
+MENTIONS_CURSOR = "x:mentions:since_id"
+DM_CURSOR = "x:dm_events:newest_id"
+DM_CHAR_LIMIT = 10_000
+"""X accepts DMs of up to 10,000 characters; only tweets are held to 280."""
+PAGE_SIZE = 100
+MAX_PAGES = 8
+"""X serves at most the 800 most recent mentions; 8 pages of 100 reach all of them."""
+REPLY_LOOP_LIMIT = 3
+REPLY_LOOP_WINDOW = 600.0
+"""At most 3 public replies to one author in one thread within 10 minutes: beyond that two bots
+are most likely answering each other, and the reply is refused (it reaches the dead letters,
+where a person sees it)."""
+MAX_WEBHOOK_BYTES = 1024 * 1024
+JOIN_TOKEN = re.compile(r"\bref[ :#]+([A-Za-z0-9_-]{8,32})(?![A-Za-z0-9_-])")
+"""How the prefilled DM text carries the case's join token: `ref <token>`."""
+_ENDPOINTS = ("mentions", "dm_events")
+_X_KEYS = ("bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret")
+
+
+class XAdapter(BaseAdapter):
+    name = "x"
+
+    def __init__(self, api: XApi, consumer_secret: str, poll_seconds: float) -> None:
+        self.api = api
+        self.consumer_secret = consumer_secret
+        self.poll_seconds = poll_seconds
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """Tests replace it (with `api.clock`) to step through rate-limit pauses without waiting."""
+        self.brand_id: str | None = None
+        self.brand_handle: str | None = None
+        self._handles: dict[str, str] = {}
+        self._replies: dict[tuple[str, str], deque[float]] = {}
+        self._failures: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> XAdapter | None:
+        values = {key: getattr(settings, f"x_{key}") for key in _X_KEYS}
+        missing = [f"FIRSTLINE_X_{key.upper()}" for key, value in values.items() if value is None]
+        if len(missing) == len(_X_KEYS):
+            return None
+        if missing:
+            logger.warning(
+                "x adapter: not started, %s not set (all five X keys are needed)", ", ".join(missing)
+            )
+            return None
+        secrets = {key: value.get_secret_value() for key, value in values.items() if value is not None}
+        api = XApi(**secrets, api_url=settings.x_api_url)
+        return cls(api, secrets["consumer_secret"], settings.x_poll_seconds)
+
+    # --- identity ------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Learns the brand account's id and handle (`GET /2/users/me`).
+
+        Raises:
+            SettingsError: X refused the credentials; the message says what to check.
+            PlatformUnavailable: X could not be reached; try again later.
+        """
+        try:
+            me = await self.api.me()
+        except XRefused as exc:
+            raise SettingsError(
+                f"X refused the credentials ({exc}): check FIRSTLINE_X_CONSUMER_KEY, "
+                "FIRSTLINE_X_CONSUMER_SECRET, FIRSTLINE_X_ACCESS_TOKEN and FIRSTLINE_X_ACCESS_TOKEN_SECRET, "
+                "and that the app has Read and write and Direct message permission"
+            ) from exc
+        if not isinstance(me.get("id"), str):
+            raise PlatformUnavailable("X answered GET /2/users/me without a user id")
+        self.brand_id, self.brand_handle = me["id"], me.get("username")
+
+    # --- inbound -------------------------------------------------------------------------------
+
+    def parse(self, raw: Any) -> InboundMessage | None:
+        """One v2 tweet or DM event with its `includes`: `{"data": {...}, "includes": {...}}`.
+
+        Returns None for what must never be answered: the brand's own tweets and DMs, retweets,
+        and DM events other than messages.
+        """
+        if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
+            raise InvalidMessage("an X event must be an object with a 'data' object")
+        data, includes = raw["data"], raw.get("includes") if isinstance(raw.get("includes"), dict) else {}
+        if not isinstance(data.get("id"), str) or not data["id"].isdigit():
+            raise InvalidMessage("an X event needs a numeric string 'id'")
+        users = {u.get("id"): u for u in includes.get("users") or [] if isinstance(u, dict)}
+        if "event_type" in data:
+            return self._parse_dm(data, users)
+        return self._parse_tweet(data, users)
+
+    def _parse_tweet(self, tweet: dict[str, Any], users: dict[Any, dict[str, Any]]) -> InboundMessage | None:
+        author = tweet.get("author_id")
+        if not isinstance(author, str):
+            raise InvalidMessage(f"tweet {tweet['id']} has no author_id")
+        if author == self.brand_id:
+            return None
+        references = tweet.get("referenced_tweets") or []
+        if any(isinstance(r, dict) and r.get("type") == "retweeted" for r in references):
+            return None
+        text = tweet.get("text")
+        if not isinstance(text, str):
+            raise InvalidMessage(f"tweet {tweet['id']} has no text")
+        customer = _customer(author, users.get(author))
+        metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
+        counts = [metrics.get(k) for k in ("retweet_count", "reply_count", "like_count", "quote_count")]
+        engagement = sum(c for c in counts if isinstance(c, int)) if metrics else None
+        conversation = tweet.get("conversation_id") if isinstance(tweet.get("conversation_id"), str) else None
+        path = f"{customer.handle}/status" if customer.handle else "i/web/status"
+        return InboundMessage(
+            platform=self.name,
+            platform_message_id=tweet["id"],
+            conversation_key=f"thread:{conversation or tweet['id']}",
+            public=True,
+            customer=customer,
+            text=text,
+            received_at=_timestamp(tweet.get("created_at")),
+            url=f"https://twitter.com/{path}/{tweet['id']}",
+            engagement=engagement,
+        )
+
+    def _parse_dm(self, event: dict[str, Any], users: dict[Any, dict[str, Any]]) -> InboundMessage | None:
+        if event.get("event_type") != "MessageCreate":
+            return None
+        sender = event.get("sender_id")
+        if not isinstance(sender, str):
+            raise InvalidMessage(f"DM event {event['id']} has no sender_id")
+        if sender == self.brand_id:
+            return None
+        text = event.get("text") if isinstance(event.get("text"), str) else ""
+        kind = "text"
+        if not text.strip():
+            if not event.get("attachments"):
+                raise InvalidMessage(f"DM event {event['id']} has neither text nor an attachment")
+            kind, text = "media", "[media]"
+        token = JOIN_TOKEN.search(text)
+        return InboundMessage(
+            platform=self.name,
+            platform_message_id=event["id"],
+            conversation_key=f"dm:{sender}",
+            public=False,
+            customer=_customer(sender, users.get(sender)),
+            text=text,
+            received_at=_timestamp(event.get("created_at")),
+            join_token=token.group(1) if token else None,
+            kind=kind,
+        )
+
+    async def _deliver(self, inbox: Inbox, raw: dict[str, Any]) -> None:
+        """Parses and hands one event to the inbox; refused events are logged and passed over.
+
+        Anything else that goes wrong propagates, so the caller does not advance its cursor.
+        """
+        try:
+            message = self.parse(raw)
+        except InvalidMessage as exc:
+            logger.warning("x adapter: skipped an event: %s", exc)
+            return
+        if message is None:
+            return
+        if message.customer.handle:
+            self._handles[message.customer.platform_user_id] = message.customer.handle
+        try:
+            await inbox.receive(message)
+        except InvalidMessage as exc:
+            logger.warning("x adapter: %s %s refused: %s", message.kind, message.platform_message_id, exc)
+
+    # --- polling -------------------------------------------------------------------------------
+
+    async def start(self, inbox: Inbox) -> None:
+        self._task = asyncio.create_task(self._run(inbox), name="x-poll")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.api.close()
+
+    async def _run(self, inbox: Inbox) -> None:
+        while self.brand_id is None:
+            try:
+                await self.connect()
+            except SettingsError as exc:
+                logger.error("x adapter: not started: %s", exc)
+                return
+            except PlatformUnavailable as exc:
+                delay = max(self.poll_seconds, exc.retry_after or 0.0)
+                logger.warning("x adapter: %s; trying again in %.0f s", exc, delay)
+                await self.sleep(delay)
+        logger.info("x adapter: connected as @%s, polling every %.0f s", self.brand_handle, self.poll_seconds)
+        while True:
+            try:
+                await self.poll_once(inbox)
+            except Exception:
+                # A bug or a store outage must not end polling for good; the cursors were not
+                # advanced past the failed message, so it is read again next time.
+                logger.exception("x adapter: polling failed")
+            await self.sleep(self.next_poll_delay())
+
+    async def poll_once(self, inbox: Inbox) -> None:
+        """Reads new mentions and DMs once, skipping endpoints whose rate-limit window is spent."""
+        if self.brand_id is None:
+            await self.connect()
+        for endpoint, poll in (("mentions", self._poll_mentions), ("dm_events", self._poll_dms)):
+            wait = self.api.limits.wait(endpoint, self.api.clock())
+            if wait > 0:
+                logger.debug("x adapter: %s rests %.0f s more for its rate limit", endpoint, wait)
+                continue
+            try:
+                await poll(inbox)
+            except PlatformUnavailable as exc:
+                failures = self._failures[endpoint] = self._failures.get(endpoint, 0) + 1
+                pause = max(exc.retry_after or 0.0, min(900.0, self.poll_seconds * 2 ** (failures - 1)))
+                self.api.limits.pause(endpoint, self.api.clock() + pause)
+                logger.warning("x adapter: %s; polling %s again in %.0f s", exc, endpoint, pause)
+            except DeliveryFailed as exc:
+                # A refused read (say, no DM permission) will not fix itself quickly.
+                self.api.limits.pause(endpoint, self.api.clock() + 900.0)
+                logger.error("x adapter: %s; polling %s again in 15 minutes", exc, endpoint)
+            else:
+                self._failures.pop(endpoint, None)
+
+    def next_poll_delay(self) -> float:
+        """The pause before the next poll: the poll interval, or longer while every endpoint rests."""
+        now = self.api.clock()
+        waits = [self.api.limits.wait(endpoint, now) for endpoint in _ENDPOINTS]
+        if all(wait > 0 for wait in waits):
+            return max(self.poll_seconds, min(waits))
+        return self.poll_seconds
+
+    async def _poll_mentions(self, inbox: Inbox) -> None:
+        """New mentions, oldest first; `since_id` is saved after each, so none is lost or repeated.
+
+        All pages are read before any is handled: a rate limit halfway would otherwise move
+        `since_id` past mentions on pages not yet read. With no cursor yet (the first start), only
+        the latest page is read: a first-line bot should not answer weeks-old posts.
+        """
+        assert self.brand_id is not None
+        since = inbox.cursor(MENTIONS_CURSOR)
+        tweets, includes = await self._pages(
+            lambda token: self.api.mentions(
+                self.brand_id or "", since_id=since, pagination_token=token, max_results=PAGE_SIZE
+            ),
+            more=lambda batch: since is not None,
+        )
+        for tweet in sorted(tweets, key=_id_order):
+            await self._deliver(inbox, {"data": tweet, "includes": includes})
+            inbox.save_cursor(MENTIONS_CURSOR, tweet["id"])
+
+    async def _poll_dms(self, inbox: Inbox) -> None:
+        """New DM events, oldest first, after the newest one handled (X has no `since_id` here)."""
+        newest = inbox.cursor(DM_CURSOR)
+        after = int(newest) if newest and newest.isdigit() else None
+        events, includes = await self._pages(
+            lambda token: self.api.dm_events(pagination_token=token, max_results=PAGE_SIZE),
+            more=lambda batch: after is not None and all(_id_order(e) > after for e in batch),
+        )
+        fresh = [e for e in events if after is None or _id_order(e) > after]
+        for event in sorted(fresh, key=_id_order):
+            await self._deliver(inbox, {"data": event, "includes": includes})
+            inbox.save_cursor(DM_CURSOR, event["id"])
+
+    @staticmethod
+    async def _pages(
+        fetch: Callable[[str | None], Awaitable[dict[str, Any]]],
+        more: Callable[[list[dict[str, Any]]], bool],
+    ) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+        """Items and merged `includes` of consecutive pages while `more(page)` and X has more."""
+        items: list[dict[str, Any]] = []
+        includes: dict[str, list[Any]] = {}
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await fetch(token)
+            batch = [
+                i for i in page.get("data") or [] if isinstance(i, dict) and isinstance(i.get("id"), str)
+            ]
+            items.extend(i for i in batch if i["id"].isdigit())
+            for key, values in (page.get("includes") or {}).items():
+                if isinstance(values, list):
+                    includes.setdefault(key, []).extend(values)
+            token = (page.get("meta") or {}).get("next_token")
+            if not token or not batch or not more(batch):
+                break
+        return items, includes
+
+    # --- outbound ------------------------------------------------------------------------------
+
+    def reply_budget(self, to: InboundMessage) -> int:
+        if not to.public:
+            return DM_CHAR_LIMIT
+        prefix = f"@{to.customer.handle} " if to.customer.handle else ""
+        return self.char_limit - measure(prefix, self.name)
+
+    def dm_link(self, customer: Customer, join_token: str) -> str | None:
+        if self.brand_id is None:
+            return None
+        query = urlencode({"recipient_id": self.brand_id, "text": f"ref {join_token} "})
+        return f"https://twitter.com/messages/compose?{query}"
+
+    async def send(self, message: OutboundMessage) -> str:
+        if not message.public:
+            return await self.api.send_dm(
+                message.recipient_id, _shorten(message.text, DM_CHAR_LIMIT, self.name)
+            )
+        key = (message.conversation_key, message.recipient_id)
+        now = self.api.clock()
+        recent = self._replies.setdefault(key, deque())
+        while recent and recent[0] <= now - REPLY_LOOP_WINDOW:
+            recent.popleft()
+        if len(recent) >= REPLY_LOOP_LIMIT:
+            raise DeliveryFailed(
+                f"not sent: {REPLY_LOOP_LIMIT} public replies to this author in this thread within "
+                f"{REPLY_LOOP_WINDOW / 60:.0f} minutes already (reply-loop guard)"
+            )
+        handle = await self._handle(message.recipient_id)
+        text = message.text
+        if handle and not text.lower().startswith(f"@{handle.lower()}"):
+            text = f"@{handle} {text}"
+        in_reply_to = message.in_reply_to or message.conversation_key.removeprefix("thread:")
+        sent = await self.api.create_tweet(_shorten(text, self.char_limit, self.name), in_reply_to)
+        recent.append(now)
+        return sent
+
+    async def _handle(self, user_id: str) -> str | None:
+        """The customer's @handle, from the messages read so far or else from X."""
+        if user_id not in self._handles:
+            try:
+                user = await self.api.user(user_id)
+            except BotError as exc:
+                logger.warning("x adapter: no handle for user %s (%s); replying without it", user_id, exc)
+                return None
+            if isinstance(user.get("username"), str):
+                self._handles[user_id] = user["username"]
+        return self._handles.get(user_id)
+
+    # --- Account Activity webhook --------------------------------------------------------------
+
+    def webhook_routes(self, inbox: Inbox) -> Sequence[BaseRoute]:
+        async def challenge(request: Request) -> Response:
+            token = request.query_params.get("crc_token")
+            if not token:
+                return JSONResponse({"error": "crc_token is missing"}, status_code=400)
+            return JSONResponse(crc_response(self.consumer_secret, token))
+
+        async def event(request: Request) -> Response:
+            body = await _bounded_body(request)
+            if body is None:
+                return JSONResponse({"error": "the body is too large"}, status_code=413)
+            # 403, not 401: there is nothing to authenticate with, the sender is simply not X.
+            if not signature_valid(
+                self.consumer_secret, body, request.headers.get("x-twitter-webhooks-signature")
+            ):
+                logger.warning("x webhook: refused an event with a missing or wrong signature")
+                return JSONResponse({"error": "the signature does not match"}, status_code=403)
+            try:
+                payload = _json_object(body)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            await self.handle_activity(inbox, payload)
+            return JSONResponse({"status": "ok"})
+
+        return (
+            Route("/webhooks/x", challenge, methods=["GET"]),
+            Route("/webhooks/x", event, methods=["POST"]),
+        )
+
+    async def handle_activity(self, inbox: Inbox, payload: dict[str, Any]) -> None:
+        """One Account Activity event: its DMs, and its new tweets that mention the brand.
+
+        Tweets are read again through the v2 API for their conversation id; if that fails,
+        polling finds them later through `since_id`, so a webhook failure loses nothing.
+        """
+        if self.brand_id is None and isinstance(payload.get("for_user_id"), str):
+            self.brand_id = payload["for_user_id"]
+        for raw in dm_events_v2(payload):
+            await self._deliver(inbox, raw)
+        for tweet_id in mentioned_tweet_ids(payload):
+            try:
+                found = await self.api.tweet(tweet_id)
+            except BotError as exc:
+                logger.warning("x webhook: tweet %s left for polling: %s", tweet_id, exc)
+                continue
+            if isinstance(found.get("data"), dict):
+                await self._deliver(inbox, found)
+
+
+def _customer(user_id: str, user: dict[str, Any] | None) -> Customer:
+    user = user or {}
+    metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), dict) else {}
+    followers = metrics.get("followers_count")
+    handle, name = user.get("username"), user.get("name")
+    return Customer(
+        platform_user_id=user_id,
+        handle=handle if isinstance(handle, str) else None,
+        display_name=name if isinstance(name, str) else None,
+        audience=followers if isinstance(followers, int) and followers >= 0 else None,
+    )
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return utcnow()
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return utcnow()
+
+
+def _id_order(item: dict[str, Any]) -> int:
+    return int(item["id"])
+
+
+def _shorten(text: str, limit: int, platform: str) -> str:
+    """`text` within `limit`, cut at a word boundary with "…" (a safety net: replies are composed
+    to fit, but a long @handle prefix or an agent's reply may not)."""
+    if measure(text, platform) <= limit:
+        return text
+    words = text.split(" ")
+    kept: list[str] = []
+    for word in words:
+        if measure(" ".join([*kept, word]) + "…", platform) > limit:
+            break
+        kept.append(word)
+    if kept:
+        return " ".join(kept).rstrip(" ,;:-") + "…"
+    cut = text[:limit]
+    while cut and measure(cut + "…", platform) > limit:
+        cut = cut[:-1]
+    return cut + "…"
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return None
+    return body
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ValueError("the body must be a JSON object")
+    return payload
