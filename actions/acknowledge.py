@@ -7,6 +7,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.after_hours import back_at, with_back_at
 from actions.context import fill, fit, message_context, phrasebook
 from bot.acknowledgement import AckRequest, compose_acknowledgement, pick
 
@@ -34,6 +35,7 @@ class ActionAcknowledgeComplaint(Action):
                 topic=context.topic,
                 dm_link=context.dm_link,
                 personal_data_posted=bool(context.personal_data),
+                back_at=back_at(tracker),
             ),
         )
         dispatcher.utter_message(text=text)
@@ -53,5 +55,6 @@ class ActionAcknowledgeUnsure(Action):
         phrases = phrasebook(domain)
         variants = pick(phrases.get("utter_unsure", ()), context.seed, "utter_unsure")
         text = fill(variants[0], context) if variants else "A person from our team will answer you here."
+        text = with_back_at(context, phrases, text, back_at(tracker))
         dispatcher.utter_message(text=fit(context, phrases, text))
         return []

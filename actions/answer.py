@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.after_hours import back_at, with_back_at
 from actions.context import fill, fit, message_context, phrasebook, settings
 from bot.acknowledgement import pick
 from bot.text_limits import measure
@@ -43,5 +44,6 @@ class ActionAnswerQuestion(Action):
                 return []
         variants = pick(phrases.get("utter_unsure_question", ()), context.seed, "utter_unsure_question")
         text = fill(variants[0], context) if variants else "A person from our team will answer you here."
+        text = with_back_at(context, phrases, text, back_at(tracker))
         dispatcher.utter_message(text=fit(context, phrases, text))
         return [FollowupAction("action_hand_off")]

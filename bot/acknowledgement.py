@@ -5,6 +5,9 @@ The wording lives in `domain.yml` (responses `utter_ack_*`, `utter_dm_*` and the
 sentence. This module decides which parts to use and fits them into the platform's limit: the
 apology and, on a public post, the private-message invitation are never dropped; the thanks, the
 topic line and the next step are, in that order, when space runs out.
+
+Outside business hours the next step says when the team is back (`utter_back_at`) instead of
+promising that someone is picking it up now; being honest about the wait, that line stays.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from dataclasses import dataclass
 
 from bot.text_limits import measure
 
-__all__ = ["AckRequest", "Phrasebook", "compose_acknowledgement", "first_name", "pick"]
+__all__ = ["BACK_AT_FALLBACK", "AckRequest", "Phrasebook", "compose_acknowledgement", "first_name", "pick"]
 
 Phrasebook = Mapping[str, Sequence[str]]
+
+BACK_AT_FALLBACK = "Our team is back {back_at} and will pick this up then."
+"""Used when the domain has no `utter_back_at` (a model trained before it was added)."""
 
 _NAME_SLOTS = (re.compile(r"^\{name\},\s*"), re.compile(r",\s*\{name\}"), re.compile(r"\{name\}"))
 
@@ -34,6 +40,8 @@ class AckRequest:
     topic: str | None = None
     dm_link: str | None = None
     personal_data_posted: bool = False
+    back_at: str | None = None
+    """When the team is back (`Monday at 09:00 CET`), if it is away now."""
 
 
 def first_name(display_name: str | None) -> str | None:
@@ -56,7 +64,7 @@ def pick(variants: Sequence[str], seed: str, part: str) -> list[str]:
     return list(variants[start:]) + list(variants[:start])
 
 
-def _fill(template: str, name: str | None, dm_link: str | None) -> str:
+def _fill(template: str, name: str | None, dm_link: str | None, back_at: str | None = None) -> str:
     if name:
         text = template.replace("{name}", name)
     else:
@@ -64,7 +72,7 @@ def _fill(template: str, name: str | None, dm_link: str | None) -> str:
         for slot in _NAME_SLOTS:
             text = slot.sub("", text)
         text = text[:1].upper() + text[1:]
-    return text.replace("{dm_link}", dm_link or "").strip()
+    return text.replace("{dm_link}", dm_link or "").replace("{back_at}", back_at or "").strip()
 
 
 def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
@@ -72,7 +80,9 @@ def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
 
     def options(key: str) -> list[str]:
         variants = pick(phrases.get(key, ()), request.seed, key)
-        return [_fill(t, request.name, request.dm_link) for t in variants]
+        if not variants and key == "utter_back_at":
+            variants = [BACK_AT_FALLBACK]
+        return [_fill(t, request.name, request.dm_link, request.back_at) for t in variants]
 
     topic_key = f"utter_complaint/{request.topic}" if request.topic else ""
     understanding = options(topic_key) if topic_key in phrases else options("utter_ack_understanding")
@@ -83,14 +93,20 @@ def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
     else:
         closing_key = "utter_ack_private_details"
 
-    # (part, variants, may be dropped) in reading order; dropped in the order of `_DROP_ORDER`.
+    next_step_key = "utter_back_at" if request.back_at else "utter_ack_next_step"
+    if closing_key == "utter_ack_next_step":
+        closing_key = next_step_key
+
+    # Parts in reading order; the droppable ones go first, then the kept ones get shorter.
     parts: dict[str, list[str]] = {
         "opening": options("utter_ack_opening"),
         "apology": options("utter_ack_apology"),
         "understanding": understanding,
-        "next_step": options("utter_ack_next_step") if closing_key != "utter_ack_next_step" else [],
+        "next_step": options(next_step_key) if closing_key != next_step_key else [],
         "closing": options(closing_key),
     }
+    droppable = ("opening", "understanding") if request.back_at else ("opening", "understanding", "next_step")
+    kept = ("apology", "next_step", "closing") if request.back_at else ("apology", "closing")
     chosen = {key: variants[0] for key, variants in parts.items() if variants}
 
     def render() -> str:
@@ -99,11 +115,11 @@ def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
     def too_long() -> bool:
         return measure(render(), request.platform) > request.limit
 
-    for droppable in ("opening", "understanding", "next_step"):
+    for key in droppable:
         if not too_long():
             break
-        chosen.pop(droppable, None)
-    for key in ("apology", "closing"):
+        chosen.pop(key, None)
+    for key in kept:
         # Still too long: try the shortest wording of the parts that must stay.
         if too_long() and parts.get(key):
             chosen[key] = min(parts[key], key=lambda t: measure(t, request.platform))

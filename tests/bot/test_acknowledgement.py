@@ -102,3 +102,23 @@ def test_no_name_reads_naturally() -> None:
 )
 def test_first_name(display_name: str | None, expected: str | None) -> None:
     assert first_name(display_name) == expected
+
+
+@pytest.mark.parametrize("seed", [str(n) for n in range(30)])
+def test_after_hours_ack_keeps_when_the_team_is_back_within_280(seed: str) -> None:
+    text = compose_acknowledgement(PHRASES, _request(seed=seed, back_at="Monday at 09:00 CEST"))
+    assert measure(text, "x") <= 280
+    assert LONG_LINK in text and "Monday at 09:00 CEST" in text
+    assert not any(step in text for step in PHRASES["utter_ack_next_step"])
+
+
+def test_after_hours_public_ack_without_a_dm_link_ends_with_the_time() -> None:
+    text = compose_acknowledgement(PHRASES, _request(dm_link=None, back_at="tomorrow at 09:00 CET"))
+    assert text.endswith(("tomorrow at 09:00 CET.", "and will pick this up then.", "take it from there."))
+    assert "tomorrow at 09:00 CET" in text
+
+
+def test_after_hours_ack_works_with_a_domain_older_than_the_back_at_wording() -> None:
+    older = {key: value for key, value in PHRASES.items() if key != "utter_back_at"}
+    text = compose_acknowledgement(older, _request(back_at="Monday at 09:00 CET"))
+    assert "Our team is back Monday at 09:00 CET" in text
