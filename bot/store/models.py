@@ -250,3 +250,30 @@ class HandoffEvent(Base):
     action = Column(String(32), nullable=False)
     detail = Column(JSON)
     created_at = Column(UTCDateTime(), nullable=False)
+
+
+class Followup(Base):
+    """A message Firstline will send on its own later (see `bot.followups`): planned as a row so
+    agents see it in the case and can cancel it until it goes out.
+
+    `status` is `scheduled`, `sending` (one instance holds it), `sent` (`message_id` is the
+    outgoing message), `cancelled` (by `cancelled_by`: an agent's name or `system`, with the
+    reason in `detail`) or `failed`. `dedupe_key` makes planning idempotent across instances.
+    """
+
+    __tablename__ = "followups"
+    __table_args__ = (Index("ix_followups_status_due_at", "status", "due_at"),)
+
+    id = Column(Integer, primary_key=True)
+    dedupe_key = Column(String(64), nullable=False, unique=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    handoff_id = Column(ForeignKey("handoffs.id"))
+    kind = Column(String(16), nullable=False)  # "still_here" or "checkback"
+    conversation_id = Column(ForeignKey("conversations.id"), nullable=False)
+    due_at = Column(UTCDateTime(), nullable=False)
+    status = Column(String(16), nullable=False)
+    message_id = Column(ForeignKey("messages.id"))
+    created_at = Column(UTCDateTime(), nullable=False)
+    finished_at = Column(UTCDateTime())
+    cancelled_by = Column(String(64))
+    detail = Column(Text)
