@@ -187,6 +187,10 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="migrate the store to the newest schema").set_defaults(
         handler=cmd_db_upgrade
     )
+
+    from bot.nlu_commands import add_nlu_commands
+
+    add_nlu_commands(commands)
     return parser
 
 

@@ -1,0 +1,139 @@
+"""`firstline nlu ...`: the trainers' commands (validate, test, train, export).
+
+Problems and reports go to standard output, one problem per line as `file:line: message`, so
+editors and CI annotate them; progress goes to standard error like every other command.
+Exit codes: 0 fine, 1 the data has problems (or training failed), 2 a bad argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+
+__all__ = ["add_nlu_commands"]
+
+logger = logging.getLogger(__name__)
+
+
+def _progress(message: str) -> None:
+    print(f"[firstline] {message}", file=sys.stderr, flush=True)
+
+
+def _heldout(settings: Settings, args: argparse.Namespace) -> Path:
+    return Path(args.heldout) if args.heldout else settings.project_dir / "tests" / "data" / "nlu_heldout.yml"
+
+
+def _problems(settings: Settings, min_examples: int) -> list[Any]:
+    from nlu.validation import Project, validate
+
+    _progress("validating config, domain and data (Rasa's checks and Firstline's)")
+    return validate(Project.at(settings.project_dir), min_examples=min_examples)
+
+
+def _report_problems(problems: list[Any]) -> None:
+    for problem in problems:
+        print(problem, flush=True)
+    if problems:
+        _progress(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+
+
+def cmd_nlu_validate(settings: Settings, args: argparse.Namespace) -> int:
+    problems = _problems(settings, args.min_examples)
+    _report_problems(problems)
+    if not problems:
+        _progress("the data is valid")
+    return 1 if problems else 0
+
+
+def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli import ensure_model
+
+    problems = _problems(settings, args.min_examples)
+    if problems:
+        _report_problems(problems)
+        _progress("not training on data that fails validation; fix the lines above first")
+        return 1
+    _progress("the data is valid")
+    try:
+        ensure_model(settings, force=args.force)
+    except RuntimeError as exc:
+        _progress(f"training failed: {exc}")
+        return 1
+    return 0
+
+
+def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
+    from nlu.evaluation import TrainingFailed
+    from nlu.report import compare, format_comparison, format_summary, write_report
+    from nlu.scoring import RevisionError, reference, score_working_tree
+
+    heldout = _heldout(settings, args)
+    if not heldout.is_file():
+        _progress(f"no held-out file at {heldout}")
+        return 2
+    started = time.monotonic()
+    try:
+        before = (
+            reference(settings.project_dir, args.compare, settings.model_dir, heldout, _progress)
+            if args.compare
+            else None
+        )
+        after = score_working_tree(
+            settings.project_dir,
+            settings.model_dir,
+            heldout,
+            _progress,
+            model=Path(args.model) if args.model else None,
+        )
+    except (RevisionError, ValueError) as exc:
+        _progress(str(exc))
+        return 2
+    except TrainingFailed as exc:
+        _progress(f"training failed: {exc}")
+        return 1
+    print("\n".join(format_summary(after)))
+    out_dir = Path(args.out) if args.out else settings.data_dir / "nlu-report"
+    json_path, html_path = write_report(after, out_dir)
+    if before is not None:
+        print(f"\nCompared with {before.label}:")
+        print("\n".join(format_comparison(compare(before, after))))
+    _progress(f"report: {json_path} and {html_path} ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+def add_nlu_commands(commands: Any) -> None:
+    """Adds `nlu validate|test|train` to the `firstline` argument parser's subcommands."""
+    from nlu.validation import DEFAULT_MIN_EXAMPLES
+
+    nlu = commands.add_parser("nlu", help="trainers' tools: validate, test, train, export")
+    nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)
+
+    validate = nlu_commands.add_parser("validate", help="check the data; one line per problem with file:line")
+    train = nlu_commands.add_parser("train", help="validate, then train the model if the data changed")
+    train.add_argument("--force", action="store_true", help="train even if a matching model exists")
+    for parser in (validate, train):
+        parser.add_argument(
+            "--min-examples",
+            type=int,
+            default=DEFAULT_MIN_EXAMPLES,
+            help="fewest examples an intent or retrieval topic may have",
+        )
+    validate.set_defaults(handler=cmd_nlu_validate)
+    train.set_defaults(handler=cmd_nlu_train)
+
+    test = nlu_commands.add_parser(
+        "test", help="train on the training data and score the held-out set; write a JSON and HTML report"
+    )
+    test.add_argument(
+        "--compare", metavar="REF", help="a git revision or a saved report.json to compare with"
+    )
+    test.add_argument("--heldout", help="the held-out NLU file (default tests/data/nlu_heldout.yml)")
+    test.add_argument("--out", help="folder for report.json and report.html (default <data dir>/nlu-report)")
+    test.add_argument("--model", help="score this model archive instead of training")
+    test.set_defaults(handler=cmd_nlu_test)
