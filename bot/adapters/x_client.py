@@ -277,4 +277,7 @@ def _data_object(body: dict[str, Any], endpoint: str) -> dict[str, Any]:
 
 
 def _first_line(exc: Exception) -> str:
-    return " ".join(str(exc).split("\n")[:2])
+    """tweepy's "401 Unauthorized\nUnauthorized" as one line, without saying things twice."""
+    head, *details = str(exc).split("\n")
+    details = [d for d in details if d and d not in head]
+    return f"{head}: {'; '.join(details)}" if details else head
