@@ -6,6 +6,7 @@ the end-to-end tests run the whole service with the real model behind the adapte
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -645,3 +646,44 @@ async def test_webhook_refuses_bad_json_after_checking_the_signature(
         "/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": signed}
     )
     assert answer.status_code == 400
+
+
+async def test_the_poll_loop_connects_polls_and_sleeps_until_stopped(
+    adapter: XAdapter, fake_x: FakeXApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    slept: list[float] = []
+    twice = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            twice.set()
+            await asyncio.Event().wait()  # hold the loop here until stop() cancels it
+
+    adapter.sleep = sleep
+    fake_x.post_tweet(fake_x.add_user("Alice"), "@kestrel hello")
+    inbox = MemoryInbox()
+    with caplog.at_level(logging.INFO, logger="bot.adapters.x_adapter"):
+        await adapter.start(inbox)
+        await asyncio.wait_for(twice.wait(), timeout=30)
+        await adapter.stop()
+    assert "connected as @kestrel" in caplog.text
+    assert slept == [15.0, 15.0]
+    assert [m.text for m in inbox.received] == ["@kestrel hello"]
+
+
+async def test_a_failure_while_receiving_leaves_the_cursor_for_the_next_poll(
+    adapter: XAdapter, fake_x: FakeXApi
+) -> None:
+    class BrokenStore(MemoryInbox):
+        async def receive(self, message: InboundMessage) -> None:
+            raise RuntimeError("the store is down")
+
+    broken = BrokenStore()
+    fake_x.post_tweet(fake_x.add_user("Alice"), "@kestrel hello")
+    with pytest.raises(RuntimeError):
+        await adapter.poll_once(broken)
+    assert MENTIONS_CURSOR not in broken.cursors
+    inbox = MemoryInbox()
+    await adapter.poll_once(inbox)
+    assert [m.text for m in inbox.received] == ["@kestrel hello"]
