@@ -17,10 +17,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -30,15 +28,16 @@ from starlette.routing import BaseRoute, Route
 
 from bot.adapters.base import BaseAdapter, Inbox
 from bot.adapters.x_client import XApi, XRefused
+from bot.adapters.x_events import parse_event
 from bot.adapters.x_webhook import crc_response, dm_events_v2, mentioned_tweet_ids, signature_valid
 from bot.errors import BotError, DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
-from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
+from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.text_limits import measure
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
-__all__ = ["JOIN_TOKEN", "XAdapter"]
+__all__ = ["XAdapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +54,6 @@ REPLY_LOOP_WINDOW = 600.0
 are most likely answering each other, and the reply is refused (it reaches the dead letters,
 where a person sees it)."""
 MAX_WEBHOOK_BYTES = 1024 * 1024
-JOIN_TOKEN = re.compile(r"\bref[ :#]+([A-Za-z0-9_-]{8,32})(?![A-Za-z0-9_-])")
-"""How the prefilled DM text carries the case's join token: `ref <token>`."""
 _ENDPOINTS = ("mentions", "dm_events")
 _X_KEYS = ("bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret")
 
@@ -116,77 +113,8 @@ class XAdapter(BaseAdapter):
     # --- inbound -------------------------------------------------------------------------------
 
     def parse(self, raw: Any) -> InboundMessage | None:
-        """One v2 tweet or DM event with its `includes`: `{"data": {...}, "includes": {...}}`.
-
-        Returns None for what must never be answered: the brand's own tweets and DMs, retweets,
-        and DM events other than messages.
-        """
-        if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
-            raise InvalidMessage("an X event must be an object with a 'data' object")
-        data, includes = raw["data"], raw.get("includes") if isinstance(raw.get("includes"), dict) else {}
-        if not isinstance(data.get("id"), str) or not data["id"].isdigit():
-            raise InvalidMessage("an X event needs a numeric string 'id'")
-        users = {u.get("id"): u for u in includes.get("users") or [] if isinstance(u, dict)}
-        if "event_type" in data:
-            return self._parse_dm(data, users)
-        return self._parse_tweet(data, users)
-
-    def _parse_tweet(self, tweet: dict[str, Any], users: dict[Any, dict[str, Any]]) -> InboundMessage | None:
-        author = tweet.get("author_id")
-        if not isinstance(author, str):
-            raise InvalidMessage(f"tweet {tweet['id']} has no author_id")
-        if author == self.brand_id:
-            return None
-        references = tweet.get("referenced_tweets") or []
-        if any(isinstance(r, dict) and r.get("type") == "retweeted" for r in references):
-            return None
-        text = tweet.get("text")
-        if not isinstance(text, str):
-            raise InvalidMessage(f"tweet {tweet['id']} has no text")
-        customer = _customer(author, users.get(author))
-        metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
-        counts = [metrics.get(k) for k in ("retweet_count", "reply_count", "like_count", "quote_count")]
-        engagement = sum(c for c in counts if isinstance(c, int)) if metrics else None
-        conversation = tweet.get("conversation_id") if isinstance(tweet.get("conversation_id"), str) else None
-        path = f"{customer.handle}/status" if customer.handle else "i/web/status"
-        return InboundMessage(
-            platform=self.name,
-            platform_message_id=tweet["id"],
-            conversation_key=f"thread:{conversation or tweet['id']}",
-            public=True,
-            customer=customer,
-            text=text,
-            received_at=_timestamp(tweet.get("created_at")),
-            url=f"https://twitter.com/{path}/{tweet['id']}",
-            engagement=engagement,
-        )
-
-    def _parse_dm(self, event: dict[str, Any], users: dict[Any, dict[str, Any]]) -> InboundMessage | None:
-        if event.get("event_type") != "MessageCreate":
-            return None
-        sender = event.get("sender_id")
-        if not isinstance(sender, str):
-            raise InvalidMessage(f"DM event {event['id']} has no sender_id")
-        if sender == self.brand_id:
-            return None
-        text = event.get("text") if isinstance(event.get("text"), str) else ""
-        kind = "text"
-        if not text.strip():
-            if not event.get("attachments"):
-                raise InvalidMessage(f"DM event {event['id']} has neither text nor an attachment")
-            kind, text = "media", "[media]"
-        token = JOIN_TOKEN.search(text)
-        return InboundMessage(
-            platform=self.name,
-            platform_message_id=event["id"],
-            conversation_key=f"dm:{sender}",
-            public=False,
-            customer=_customer(sender, users.get(sender)),
-            text=text,
-            received_at=_timestamp(event.get("created_at")),
-            join_token=token.group(1) if token else None,
-            kind=kind,
-        )
+        """One v2 tweet or DM event with its `includes` (see `bot.adapters.x_events.parse_event`)."""
+        return parse_event(raw, self.brand_id)
 
     async def _deliver(self, inbox: Inbox, raw: dict[str, Any]) -> None:
         """Parses and hands one event to the inbox; refused events are logged and passed over.
@@ -426,29 +354,6 @@ class XAdapter(BaseAdapter):
                 continue
             if isinstance(found.get("data"), dict):
                 await self._deliver(inbox, found)
-
-
-def _customer(user_id: str, user: dict[str, Any] | None) -> Customer:
-    user = user or {}
-    metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), dict) else {}
-    followers = metrics.get("followers_count")
-    handle, name = user.get("username"), user.get("name")
-    return Customer(
-        platform_user_id=user_id,
-        handle=handle if isinstance(handle, str) else None,
-        display_name=name if isinstance(name, str) else None,
-        audience=followers if isinstance(followers, int) and followers >= 0 else None,
-    )
-
-
-def _timestamp(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return utcnow()
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return utcnow()
 
 
 def _id_order(item: dict[str, Any]) -> int:
