@@ -44,6 +44,8 @@ class MessageContext:
     audience: int | None
     personal_data: tuple[PersonalData, ...]
     """Personal data the customer posted publicly (empty in private chats, where it is fine)."""
+    kind: str = "text"
+    """What the customer sent: text, or a sticker, voice note or file the model cannot read."""
 
     @property
     def seed(self) -> str:
@@ -74,6 +76,7 @@ def message_context(tracker: Tracker) -> MessageContext:
         name=first_name(customer.get("display_name")),
         audience=customer.get("audience"),
         personal_data=tuple(find_personal_data(text)) if public else (),
+        kind=str(meta.get("kind") or "text"),
     )
 
 

@@ -30,7 +30,7 @@ class ActionHandOff(Action):
             logger.warning("hand-off for %s without a Firstline case: nothing stored", tracker.sender_id)
             return []
         understood = context.triage
-        reason = reason_for(understood)
+        reason = "media" if context.kind != "text" else reason_for(understood)
         flags = []
         if context.personal_data:
             flags.append("personal_data_public")

@@ -1,23 +1,40 @@
-"""Sending a reply through the platform it belongs to, with the store as the record of truth.
+"""Sending through the platform a message belongs to, with the store as the outbox.
 
-Each outgoing message is stored as `pending` before the adapter is called and marked `sent` or
-`failed` after, so an agent can always see what the customer was (or was not) told.
+Every outgoing message is written to the store before the platform is called and marked after,
+so an agent can always see what the customer was (or was not) told, and a restart loses nothing:
+- a platform that is unavailable, rate-limits or times out gets the message again later, with a
+  growing pause (at least as long as the platform asked for);
+- a platform that refuses the message for good, or fails too often, leaves it `dead` with the
+  reason, for a person to see and retry;
+- a message held by an instance that stopped mid-send is picked up by the outbox worker once that
+  instance's lease on it runs out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.adapters.base import BaseAdapter
-from bot.errors import BotError
+from bot.errors import DeliveryFailed, PlatformUnavailable
 from bot.messages import InboundMessage, OutboundMessage, utcnow
-from bot.store.repository import Recorded, Repository
+from bot.store.repository import Queued, Recorded, Repository
 
-__all__ = ["Delivery", "Reply"]
+__all__ = ["MAX_BACKOFF", "Delivery", "Reply", "backoff"]
 
 logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0
+"""No retry waits longer than five minutes, unless the platform itself asks for longer."""
+
+
+def backoff(attempts: int, first: float, retry_after: float | None = None) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt: doubling, capped, never less
+    than what the platform asked for."""
+    delay = min(first * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    return max(delay, retry_after or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,26 +42,40 @@ class Reply:
     id: int
     text: str
     status: str
+    """sent, pending (waiting for a retry) or dead (refused; `error` says why)."""
     error: str | None = None
 
 
+def reply_to(message: InboundMessage, text: str) -> OutboundMessage:
+    """A message to the customer where they wrote: same thread or chat, as a reply."""
+    return OutboundMessage(
+        platform=message.platform,
+        conversation_key=message.conversation_key,
+        public=message.public,
+        text=text,
+        recipient_id=message.customer.platform_user_id,
+        in_reply_to=message.platform_message_id,
+    )
+
+
 class Delivery:
-    def __init__(self, repository: Repository, adapters: Mapping[str, BaseAdapter]) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        adapters: Mapping[str, BaseAdapter],
+        *,
+        max_attempts: int = 6,
+        first_backoff: float = 2.0,
+    ) -> None:
         self.repository = repository
         self.adapters = adapters
+        self.max_attempts = max_attempts
+        self.first_backoff = first_backoff
 
     async def reply(self, to: InboundMessage, recorded: Recorded, text: str, author: str = "bot") -> Reply:
-        """Answers a customer message where it was written (same thread or chat, as a reply)."""
-        outbound = OutboundMessage(
-            platform=to.platform,
-            conversation_key=to.conversation_key,
-            public=to.public,
-            text=text,
-            recipient_id=to.customer.platform_user_id,
-            in_reply_to=to.platform_message_id,
-        )
+        """Answers a customer message where it was written."""
         return await self.send(
-            outbound,
+            reply_to(to, text),
             conversation_id=recorded.conversation_id,
             author=author,
             in_reply_to_id=recorded.message_id,
@@ -53,19 +84,47 @@ class Delivery:
     async def send(
         self, message: OutboundMessage, *, conversation_id: int, author: str, in_reply_to_id: int | None
     ) -> Reply:
-        row_id = self.repository.record_outbound(
-            conversation_id=conversation_id, text=message.text, author=author, in_reply_to_id=in_reply_to_id
+        """Writes `message` to the outbox and makes the first attempt at once."""
+        queued = self.repository.queue_outbound(
+            message, conversation_id=conversation_id, author=author, in_reply_to_id=in_reply_to_id
         )
+        return await self.attempt(queued)
+
+    async def deliver(self, queued: Sequence[Queued]) -> list[Reply]:
+        """First attempts for messages already in the outbox, in order (a reply in two parts
+        must not arrive the wrong way round)."""
+        return [await self.attempt(item) for item in queued]
+
+    async def retry(self, message_id: int) -> Reply | None:
+        """Tries a pending or dead message again now, with a fresh count of attempts (an agent
+        asked for it). None when it has been sent meanwhile or another instance holds it."""
+        queued = self.repository.claim_outbound(message_id)
+        return await self.attempt(queued) if queued is not None else None
+
+    async def attempt(self, queued: Queued) -> Reply:
+        """One delivery attempt of a message this instance holds; records what happened."""
+        message = queued.message
         adapter = self.adapters.get(message.platform)
+        attempts = queued.attempts + 1
         if adapter is None:
-            error = f"no adapter for platform {message.platform!r} is running"
-            self.repository.mark_failed(row_id, error)
-            return Reply(row_id, message.text, "failed", error)
+            return self._failed(queued, attempts, f"no adapter for platform {message.platform!r} is running")
         try:
             sent_id = await adapter.send(message)
-        except BotError as exc:
-            logger.warning("delivery of message %s failed: %s", row_id, exc)
-            self.repository.mark_failed(row_id, str(exc))
-            return Reply(row_id, message.text, "failed", str(exc))
-        self.repository.mark_delivered(row_id, sent_id, utcnow())
-        return Reply(row_id, message.text, "sent")
+        except DeliveryFailed as exc:
+            logger.warning("message %s refused by %s: %s", queued.id, message.platform, exc)
+            self.repository.mark_dead(queued.id, str(exc))
+            return Reply(queued.id, message.text, "dead", str(exc))
+        except PlatformUnavailable as exc:
+            return self._failed(queued, attempts, str(exc), exc.retry_after)
+        self.repository.mark_delivered(queued.id, sent_id, utcnow())
+        return Reply(queued.id, message.text, "sent")
+
+    def _failed(self, queued: Queued, attempts: int, error: str, retry_after: float | None = None) -> Reply:
+        if attempts >= self.max_attempts:
+            logger.warning("message %s dead after %d attempts: %s", queued.id, attempts, error)
+            self.repository.mark_dead(queued.id, f"gave up after {attempts} attempts: {error}")
+            return Reply(queued.id, queued.message.text, "dead", error)
+        delay = backoff(attempts, self.first_backoff, retry_after)
+        logger.info("message %s: attempt %d failed (%s); next in %.1f s", queued.id, attempts, error, delay)
+        self.repository.mark_retry(queued.id, error, utcnow() + timedelta(seconds=delay))
+        return Reply(queued.id, queued.message.text, "pending", error)

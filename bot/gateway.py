@@ -4,6 +4,10 @@ For each message: refuse what cannot be a message, store it before acting on it 
 accepted is lost), drop repeated deliveries, read it with the NLU model, and let the routing
 rules decide who answers. Messages of one case are handled one at a time, so a burst from one
 customer cannot produce two handoffs or a bot reply after a person took over.
+
+A turn that an instance accepted but never finished (it was killed) is claimed by the outbox
+worker of a running instance and comes back through `resume`; a turn that keeps failing ends in
+the one error handler, like any other failure.
 """
 
 from __future__ import annotations
@@ -14,21 +18,24 @@ import weakref
 from collections.abc import Mapping
 
 from bot.adapters.base import BaseAdapter
-from bot.delivery import Delivery
+from bot.delivery import Delivery, reply_to
 from bot.errors import InvalidMessage
 from bot.handoff import priority
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
-from bot.store.repository import NewHandoff, Recorded, Repository
+from bot.store.repository import NewHandoff, PendingTurn, Recorded, Repository
 from bot.triage import triage
 
-__all__ = ["APOLOGY", "Gateway"]
+__all__ = ["APOLOGY", "MAX_TURN_ATTEMPTS", "Gateway"]
 
 logger = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on our side. A person from our team will look at your message."
+
+MAX_TURN_ATTEMPTS = 3
+"""A message whose turn was started this often without finishing goes to a person instead."""
 
 
 class Gateway:
@@ -69,12 +76,27 @@ class Gateway:
         recorded = self.repository.record_inbound(message)
         if recorded is None:
             return Outcome(status="duplicate")
+        return await self._turn(message, recorded)
+
+    async def resume(self, turn: PendingTurn) -> Outcome:
+        """Runs again the turn of a message accepted by an instance that stopped before answering."""
+        logger.info("resuming message %s (attempt %d)", turn.recorded.message_id, turn.attempts)
+        if turn.attempts > MAX_TURN_ATTEMPTS:
+            logger.error(
+                "message %s failed %d times; handing it to a person", turn.recorded.message_id, turn.attempts
+            )
+            return await self._on_error(turn.message, turn.recorded)
+        return await self._turn(turn.message, turn.recorded)
+
+    async def _turn(self, message: InboundMessage, recorded: Recorded) -> Outcome:
         lock = self._case_locks.get(recorded.case_id)
         if lock is None:
             lock = self._case_locks[recorded.case_id] = asyncio.Lock()
         async with lock:
             try:
-                parse_data = await self.rasa.parse(message.text)
+                # Stickers, voice notes and files say nothing the model can read: they are
+                # treated as not understood, so a person gets them with an honest answer.
+                parse_data = await self.rasa.parse(message.text if message.kind == "text" else "")
                 understood = triage(parse_data)
                 routed = Routed(
                     message=message,
@@ -100,7 +122,6 @@ class Gateway:
         logger.exception(
             "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
         )
-        self.repository.finish_turn(recorded.message_id, recorded.case_id, "failed")
         handoff_id = self.repository.open_handoff(
             NewHandoff(
                 case_id=recorded.case_id,
@@ -113,11 +134,14 @@ class Gateway:
                 flags=("error",),
             )
         )
-        reply = await self.delivery.reply(message, recorded, APOLOGY)
+        _, queued = self.repository.finish_turn(
+            recorded.message_id, recorded.case_id, "failed", [reply_to(message, APOLOGY)]
+        )
+        replies = await self.delivery.deliver(queued)
         return Outcome(
             status="failed",
             message_id=recorded.message_id,
             case_id=recorded.case_id,
-            replies=(reply,),
+            replies=tuple(replies),
             handoff_id=handoff_id,
         )

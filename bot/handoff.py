@@ -29,6 +29,7 @@ REASONS = {
     "unanswered_question": "A question without a confident curated answer.",
     "abuse": "Flagged as abusive or spam; the bot did not engage.",
     "error": "Firstline failed while handling the message; the customer got an apology.",
+    "media": "The customer sent something the bot cannot read (a sticker, voice note or file).",
 }
 
 _BASE_PRIORITY = {
@@ -38,6 +39,7 @@ _BASE_PRIORITY = {
     "unanswered_question": 30,
     "abuse": 10,
     "error": 55,
+    "media": 35,
 }
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.adapters.base import BaseAdapter
-from bot.delivery import Delivery, Reply
-from bot.messages import InboundMessage, utcnow
+from bot.delivery import Delivery, Reply, reply_to
+from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
 from bot.store.repository import Recorded, Repository
 from bot.triage import Triage
@@ -38,7 +38,8 @@ class Outcome:
     """What happened to one inbound message; the web API and `firstline say` return it as JSON."""
 
     status: str
-    """answered, attached (a person owns the case: the bot stayed silent) or duplicate."""
+    """answered, attached (a person owns the case: the bot stayed silent), duplicate, or failed
+    (Firstline broke; the customer got an apology and the case went to a person)."""
     message_id: int | None = None
     case_id: int | None = None
     triage: Triage | None = None
@@ -94,7 +95,8 @@ def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
             "conversation_id": recorded.conversation_id,
             "platform": message.platform,
             "public": message.public,
-            "char_limit": adapter.char_limit,
+            "kind": message.kind,
+            "char_limit": adapter.reply_budget(message),
             "dm_link": adapter.dm_link(message.customer, recorded.join_token) if message.public else None,
             "customer": {
                 "id": message.customer.platform_user_id,
@@ -130,16 +132,11 @@ class AskRasa:
             metadata=action_metadata(routed, adapter),
             message_id=str(recorded.message_id),
         )
-        replies = []
-        for bot_message in bot_messages:
-            text = (bot_message.get("text") or "").strip()
-            if not text:
-                continue
-            replies.append(await self.delivery.reply(message, recorded, text))
-        acknowledged = utcnow() if any(reply.status == "sent" for reply in replies) else None
-        handoff_id = self.repository.finish_turn(
-            recorded.message_id, recorded.case_id, "handled", acknowledged
+        texts = [(m.get("text") or "").strip() for m in bot_messages]
+        handoff_id, queued = self.repository.finish_turn(
+            recorded.message_id, recorded.case_id, "handled", [reply_to(message, t) for t in texts if t]
         )
+        replies = await self.delivery.deliver(queued)
         return Outcome(
             status="answered",
             message_id=recorded.message_id,

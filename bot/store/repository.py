@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import NotFound
 from bot.handoff import build_packet
-from bot.messages import Customer, InboundMessage, utcnow
+from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.store.models import Case, Conversation, Cursor, CustomerRow, Handoff, MessageRow
 
-__all__ = ["NewHandoff", "Recorded", "Repository"]
+__all__ = ["NewHandoff", "PendingTurn", "Queued", "Recorded", "Repository"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,31 @@ class NewHandoff:
     flags: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An outbound message held by this instance for one delivery attempt."""
+
+    id: int
+    message: OutboundMessage
+    attempts: int
+    """Attempts made before this one."""
+    in_reply_to_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTurn:
+    """An accepted customer message whose turn was never finished (its instance stopped)."""
+
+    message: InboundMessage
+    recorded: Recorded
+    attempts: int
+
+
 class Repository:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=30)) -> None:
         self.engine = engine
+        self.lease = lease
+        """How long a claimed turn or send belongs to the instance that claimed it."""
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
 
     def _session(self) -> Session:
@@ -111,6 +134,9 @@ class Repository:
                 text=message.text,
                 created_at=message.received_at,
                 status="received",
+                kind=message.kind,
+                attempts=1,
+                next_attempt_at=utcnow() + self.lease,
             )
             session.add(row)
             session.flush()
@@ -218,35 +244,120 @@ class Repository:
             return self._open_handoff_id(session, case_id)
 
     def finish_turn(
-        self, message_id: int, case_id: int, status: str, acknowledged_at: datetime | None = None
-    ) -> int | None:
+        self,
+        message_id: int,
+        case_id: int,
+        status: str,
+        replies: Sequence[OutboundMessage] = (),
+        author: str = "bot",
+    ) -> tuple[int | None, list[Queued]]:
         """Closes the handling of an inbound message in one transaction.
 
-        Marks it `handled` (the bot answered), `attached` (a person owns the case) or `failed`;
-        stamps the acknowledgement time on a handoff this message triggered; and returns the
-        case's open handoff, if any.
+        Marks it `handled` (the bot answered), `attached` (a person owns the case) or `failed`,
+        and puts the replies in the outbox, already held by this instance for their first
+        attempt. Doing both at once is what makes a restart safe: a turn is either unfinished
+        (and will be run again) or finished with every reply queued (and the outbox sends them),
+        never half-answered. Returns the case's open handoff and the queued replies.
         """
+        now = utcnow()
         with self._session() as session, session.begin():
-            session.execute(update(MessageRow).where(MessageRow.id == message_id).values(status=status))
-            if acknowledged_at is not None:
-                session.execute(
-                    update(Handoff)
-                    .where(Handoff.trigger_message_id == message_id, Handoff.acknowledged_at.is_(None))
-                    .values(acknowledged_at=acknowledged_at)
+            inbound = session.get(MessageRow, message_id)
+            if inbound is None:
+                raise NotFound(f"message {message_id}")
+            inbound.status, inbound.next_attempt_at = status, None
+            queued = []
+            for reply in replies:
+                row = MessageRow(
+                    case_id=inbound.case_id,
+                    conversation_id=inbound.conversation_id,
+                    platform=inbound.platform,
+                    direction="out",
+                    author=author,
+                    in_reply_to_id=message_id,
+                    text=reply.text,
+                    created_at=now,
+                    status="sending",
+                    attempts=0,
+                    next_attempt_at=now + self.lease,
                 )
-            return self._open_handoff_id(session, case_id)
+                session.add(row)
+                session.flush()
+                queued.append(Queued(row.id, reply, 0, message_id))
+            return self._open_handoff_id(session, case_id), queued
+
+    def unfinished_turns(self, limit: int = 20) -> list[PendingTurn]:
+        """Claims accepted messages whose lease ran out before their turn finished.
+
+        Each is claimed with a conditional update, so when several instances look at once, one
+        of them takes it. The caller runs the turn again; Rasa and the actions are safe to repeat
+        for a message whose replies were never queued.
+        """
+        now = utcnow()
+        with self._session() as session:
+            rows = list(
+                session.execute(
+                    select(MessageRow.id, MessageRow.next_attempt_at)
+                    .where(
+                        MessageRow.direction == "in",
+                        MessageRow.status == "received",
+                        MessageRow.next_attempt_at <= now,
+                    )
+                    .order_by(MessageRow.id)
+                    .limit(limit)
+                )
+            )
+        turns = []
+        for row_id, lease_end in rows:
+            with self._session() as session, session.begin():
+                claimed = session.execute(
+                    update(MessageRow)
+                    .where(MessageRow.id == row_id, MessageRow.next_attempt_at == lease_end)
+                    .values(next_attempt_at=now + self.lease, attempts=MessageRow.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not claimed:
+                    continue
+                row = session.get(MessageRow, row_id)
+                assert row is not None
+                conversation, customer = row.conversation, row.conversation.case.customer
+                message = InboundMessage(
+                    platform=row.platform,
+                    platform_message_id=row.external_id or str(row.id),
+                    conversation_key=conversation.conversation_key,
+                    public=conversation.public,
+                    customer=Customer(
+                        customer.platform_user_id,
+                        handle=customer.handle,
+                        display_name=customer.display_name,
+                        audience=customer.audience,
+                    ),
+                    text=row.text,
+                    received_at=row.created_at,
+                    url=conversation.url,
+                    kind=row.kind,
+                )
+                recorded = Recorded(
+                    message_id=row.id,
+                    conversation_id=conversation.id,
+                    case_id=conversation.case_id,
+                    join_token=conversation.case.join_token,
+                    open_handoff_id=self._open_handoff_id(session, conversation.case_id),
+                )
+                turns.append(PendingTurn(message, recorded, row.attempts))
+        return turns
 
     # --- outbound ------------------------------------------------------------------------------
 
-    def record_outbound(
+    def queue_outbound(
         self,
+        message: OutboundMessage,
         *,
         conversation_id: int,
-        text: str,
         author: str,
         in_reply_to_id: int | None,
-        status: str = "pending",
-    ) -> int:
+    ) -> Queued:
+        """Puts one message in the outbox, held by this instance for its first attempt."""
+        now = utcnow()
         with self._session() as session, session.begin():
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
@@ -258,26 +369,126 @@ class Repository:
                 direction="out",
                 author=author,
                 in_reply_to_id=in_reply_to_id,
-                text=text,
-                created_at=utcnow(),
-                status=status,
+                text=message.text,
+                created_at=now,
+                status="sending",
+                attempts=0,
+                next_attempt_at=now + self.lease,
             )
             session.add(row)
             session.flush()
-            return row.id
+            return Queued(row.id, message, 0, in_reply_to_id)
+
+    def due_outbound(self, limit: int = 50) -> list[Queued]:
+        """Claims outbox messages that are due: waiting for a retry, or held by an instance
+        whose lease ran out (it stopped mid-send)."""
+        now = utcnow()
+        with self._session() as session:
+            rows = list(
+                session.execute(
+                    select(MessageRow.id, MessageRow.next_attempt_at)
+                    .where(
+                        MessageRow.direction == "out",
+                        MessageRow.status.in_(("pending", "sending")),
+                        or_(MessageRow.next_attempt_at.is_(None), MessageRow.next_attempt_at <= now),
+                    )
+                    .order_by(MessageRow.next_attempt_at, MessageRow.id)
+                    .limit(limit)
+                )
+            )
+        claimed = []
+        for row_id, due in rows:
+            queued = self._claim_outbound(row_id, due, now)
+            if queued is not None:
+                claimed.append(queued)
+        return claimed
+
+    def claim_outbound(self, message_id: int) -> Queued | None:
+        """Claims one outbox message now, whatever its schedule (an agent pressed retry)."""
+        with self._session() as session:
+            row = session.get(MessageRow, message_id)
+            if row is None or row.direction != "out":
+                raise NotFound(f"outgoing message {message_id}")
+            if row.status == "sent":
+                return None
+            due = row.next_attempt_at
+        return self._claim_outbound(message_id, due, utcnow(), restart=True)
+
+    def _claim_outbound(
+        self, row_id: int, due: datetime | None, now: datetime, restart: bool = False
+    ) -> Queued | None:
+        with self._session() as session, session.begin():
+            condition = (
+                MessageRow.next_attempt_at.is_(None) if due is None else MessageRow.next_attempt_at == due
+            )
+            statuses = ("pending", "sending", "dead") if restart else ("pending", "sending")
+            values: dict[str, Any] = {"status": "sending", "next_attempt_at": now + self.lease}
+            if restart:
+                values.update(attempts=0, error=None)
+            claimed = session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == row_id, MessageRow.status.in_(statuses), condition)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not claimed:
+                return None
+            row = session.get(MessageRow, row_id)
+            assert row is not None
+            conversation = row.conversation
+            replied_to = session.get(MessageRow, row.in_reply_to_id) if row.in_reply_to_id else None
+            message = OutboundMessage(
+                platform=row.platform,
+                conversation_key=conversation.conversation_key,
+                public=conversation.public,
+                text=row.text,
+                recipient_id=conversation.case.customer.platform_user_id,
+                in_reply_to=replied_to.external_id if replied_to is not None else None,
+            )
+            return Queued(row.id, message, row.attempts, row.in_reply_to_id)
 
     def mark_delivered(self, message_id: int, sent_id: str | None, at: datetime) -> None:
+        """Marks a message sent and stamps the acknowledgement time on the handoff its customer
+        message triggered, if this is the first reply to reach the customer."""
+        with self._session() as session, session.begin():
+            row = session.get(MessageRow, message_id)
+            if row is None:
+                raise NotFound(f"message {message_id}")
+            row.status, row.sent_id, row.error, row.next_attempt_at = "sent", sent_id, None, None
+            row.attempts = row.attempts + 1
+            if row.in_reply_to_id is not None:
+                session.execute(
+                    update(Handoff)
+                    .where(
+                        Handoff.trigger_message_id == row.in_reply_to_id, Handoff.acknowledged_at.is_(None)
+                    )
+                    .values(acknowledged_at=at)
+                )
+
+    def mark_retry(self, message_id: int, error: str, at: datetime) -> None:
+        """The attempt failed in a way that may pass: try again at `at`."""
         with self._session() as session, session.begin():
             session.execute(
                 update(MessageRow)
                 .where(MessageRow.id == message_id)
-                .values(status="sent", sent_id=sent_id, created_at=at)
+                .values(status="pending", error=error, next_attempt_at=at, attempts=MessageRow.attempts + 1)
             )
 
-    def mark_failed(self, message_id: int, error: str) -> None:
+    def mark_dead(self, message_id: int, error: str) -> None:
+        """The platform refused the message for good, or too often: a person must look at it."""
         with self._session() as session, session.begin():
             session.execute(
-                update(MessageRow).where(MessageRow.id == message_id).values(status="failed", error=error)
+                update(MessageRow)
+                .where(MessageRow.id == message_id)
+                .values(status="dead", error=error, next_attempt_at=None, attempts=MessageRow.attempts + 1)
+            )
+
+    def dead_letters(self) -> list[MessageRow]:
+        with self._session() as session:
+            return list(
+                session.execute(
+                    select(MessageRow).where(MessageRow.status == "dead").order_by(MessageRow.id)
+                ).scalars()
             )
 
     def messages_after(self, conversation_id: int, after_id: int = 0) -> list[MessageRow]:

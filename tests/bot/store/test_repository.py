@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.messages import Customer, InboundMessage, utcnow
-from bot.store import NewHandoff, Repository
+from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
+from bot.store import NewHandoff, Recorded, Repository
 from bot.store.models import Handoff, MessageRow
 
 
@@ -138,16 +138,13 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
         )
         is None
     )
-    reply_id = repository.record_outbound(
-        conversation_id=public.conversation_id,
-        text="Sorry! DM us",
-        author="bot",
-        in_reply_to_id=public.message_id,
-    )
-    sent_at = utcnow() + timedelta(milliseconds=5)
-    repository.mark_delivered(reply_id, "web-1", sent_at)
     handoff_id = _handoff(repository, public.case_id, public.message_id)
-    assert repository.finish_turn(public.message_id, public.case_id, "handled", sent_at) == handoff_id
+    open_id, queued = repository.finish_turn(
+        public.message_id, public.case_id, "handled", [_reply(public, "Sorry! DM us")]
+    )
+    assert open_id == handoff_id
+    sent_at = utcnow() + timedelta(milliseconds=5)
+    repository.mark_delivered(queued[0].id, "web-1", sent_at)
     repository.record_inbound(_message("d1", public=False, text="order 4839201"))
 
     packet = repository.packet(handoff_id)
@@ -171,15 +168,70 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
     assert packet["reason"] == "complaint" and packet["priority"] == 70
 
 
-def test_failed_delivery_keeps_its_reason(repository: Repository) -> None:
+def _reply(recorded: Recorded, text: str) -> OutboundMessage:
+    return OutboundMessage(
+        platform="web",
+        conversation_key="public:alice",
+        public=True,
+        text=text,
+        recipient_id="alice",
+        in_reply_to="m1",
+    )
+
+
+def test_a_refused_message_is_dead_with_its_reason(repository: Repository) -> None:
     recorded = repository.record_inbound(_message())
     assert recorded is not None
-    reply_id = repository.record_outbound(
-        conversation_id=recorded.conversation_id, text="hi", author="bot", in_reply_to_id=None
+    queued = repository.queue_outbound(
+        _reply(recorded, "hi"), conversation_id=recorded.conversation_id, author="bot", in_reply_to_id=None
     )
-    repository.mark_failed(reply_id, "429 Too Many Requests")
+    repository.mark_dead(queued.id, "403 Forbidden: bot was blocked by the user")
     row = repository.messages_after(recorded.conversation_id)[-1]
-    assert (row.status, row.error) == ("failed", "429 Too Many Requests")
+    assert (row.status, row.error) == ("dead", "403 Forbidden: bot was blocked by the user")
+    assert [r.id for r in repository.dead_letters()] == [queued.id]
+
+
+def test_the_outbox_hands_out_due_messages_once(repository: Repository) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    _, queued = repository.finish_turn(
+        recorded.message_id, recorded.case_id, "handled", [_reply(recorded, "one"), _reply(recorded, "two")]
+    )
+    # Held by this instance for the first attempt: nobody else may take them yet.
+    assert repository.due_outbound() == []
+    repository.mark_retry(queued[0].id, "503", utcnow() - timedelta(seconds=1))
+    repository.mark_retry(queued[1].id, "503", utcnow() + timedelta(hours=1))
+    due = repository.due_outbound()
+    assert [(q.id, q.message.text, q.attempts) for q in due] == [(queued[0].id, "one", 1)]
+    assert due[0].message.in_reply_to == "m1" and due[0].message.recipient_id == "alice"
+    assert repository.due_outbound() == []  # claimed: a second instance gets nothing
+
+
+def test_an_expired_lease_releases_a_message_and_a_turn(repository: Repository) -> None:
+    repository.lease = timedelta(seconds=-1)  # every claim has already run out
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    turns = repository.unfinished_turns()
+    assert [(t.recorded.message_id, t.message.text, t.attempts) for t in turns] == [
+        (recorded.message_id, "my order never arrived", 2)
+    ]
+    assert turns[0].message.customer.display_name == "Alice"
+    _, queued = repository.finish_turn(
+        recorded.message_id, recorded.case_id, "handled", [_reply(recorded, "hi")]
+    )
+    assert repository.unfinished_turns() == []
+    assert [q.id for q in repository.due_outbound()] == [queued[0].id]
+
+
+def test_sending_stamps_the_acknowledgement(repository: Repository) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    handoff_id = _handoff(repository, recorded.case_id, recorded.message_id)
+    _, queued = repository.finish_turn(
+        recorded.message_id, recorded.case_id, "handled", [_reply(recorded, "hi")]
+    )
+    repository.mark_delivered(queued[0].id, "x-1", utcnow())
+    assert repository.packet(handoff_id)["timestamps"]["acknowledged"] is not None
 
 
 def test_a_concurrent_insert_is_retried_not_mistaken_for_a_duplicate(
