@@ -1,4 +1,5 @@
-"""The Firstline HTTP service: the web demo channel, its JSON API, and the handoff API.
+"""The Firstline HTTP service: the web demo channel, its JSON API, the agent console and the
+handoff API (which, like the console, needs a signed-in account).
 
 Errors are answered as JSON `{"error": ...}` with a 4xx status that says what was wrong; a
 refused request stores nothing.
@@ -19,6 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.adapters.web_adapter import WebAdapter
+from bot.console import READ, WORK, Console, console_routes, session_middleware
 from bot.errors import InvalidMessage, NotFound
 from bot.service import Service
 
@@ -76,6 +78,7 @@ def _guarded(handler: Handler) -> Handler:
 def create_app(service: Service) -> Starlette:
     web: WebAdapter = service.adapters["web"]  # type: ignore[assignment]
     repository = service.repository
+    console = Console.build(service)
 
     async def demo_page(request: Request) -> Response:
         return FileResponse(_STATIC / "demo.html")
@@ -115,16 +118,19 @@ def create_app(service: Service) -> Starlette:
             }
         )
 
+    @console.guard(READ)
     @_guarded
     async def list_handoffs(request: Request) -> Response:
         status = request.query_params.get("status", "open")
         handoffs = repository.handoffs(None if status == "all" else status)
         return JSONResponse({"handoffs": [repository.packet(h.id) for h in handoffs]})
 
+    @console.guard(READ)
     @_guarded
     async def get_handoff(request: Request) -> Response:
         return JSONResponse(repository.packet(int(request.path_params["handoff_id"])))
 
+    @console.guard(WORK)
     @_guarded
     async def close_handoff(request: Request) -> Response:
         handoff_id = int(request.path_params["handoff_id"])
@@ -161,6 +167,8 @@ def create_app(service: Service) -> Starlette:
             Route("/api/handoffs", list_handoffs),
             Route("/api/handoffs/{handoff_id:int}", get_handoff),
             Route("/api/handoffs/{handoff_id:int}/{action:str}", close_handoff, methods=["POST"]),
+            *console_routes(console),
         ],
+        middleware=[session_middleware(service.settings)],
         lifespan=lifespan,
     )

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         10_000, description="Inbound text longer than this is refused with a clear error."
     )
     log_level: str = "INFO"
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the agent console's session cookies; empty means one generated once "
+        "and kept in data_dir/session_secret. Set the same value on every instance.",
+    )
 
     # --- delivery ----------------------------------------------------------------------------
     send_max_attempts: int = Field(

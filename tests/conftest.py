@@ -7,6 +7,7 @@ change of data: it is cached outside the checkout under a fingerprint of everyth
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,10 +22,12 @@ from sqlalchemy.engine import Engine
 
 from bot import model_store
 from bot.app import create_app
+from bot.console.auth import hash_password
 from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store import Repository, create_store_engine, migrate
+from bot.store.accounts import AccountRepository
 
 CACHE = Path(os.environ.get("FIRSTLINE_CACHE", Path.home() / ".cache" / "firstline"))
 MODEL_CACHE = CACHE / "models"
@@ -67,9 +70,24 @@ def service(settings: Settings, rasa_runtime: RasaRuntime, model_path: Path) -> 
 
 @pytest.fixture
 async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """The service over HTTP, signed in to the console as an agent (the handoff API needs it)."""
     transport = httpx.ASGITransport(app=create_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://firstline.test") as http:
+        await _sign_in_as_agent(service, http)
         yield http
+
+
+async def _sign_in_as_agent(service: Service, http: httpx.AsyncClient) -> None:
+    password = "test agent password"
+    AccountRepository(service.repository.engine).create("test-agent", hash_password(password), "agent")
+    token = re.compile(r'name="csrf_token" value="([^"]+)"')
+    login = token.search((await http.get("/console/login")).text)
+    assert login is not None
+    fields = {"username": "test-agent", "password": password, "csrf_token": login.group(1)}
+    assert (await http.post("/console/login", data=fields)).status_code == 303
+    queue = token.search((await http.get("/console/")).text)
+    assert queue is not None
+    http.headers["X-CSRF-Token"] = queue.group(1)
 
 
 def _port_open(host: str, port: int) -> bool:

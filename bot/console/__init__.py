@@ -1,0 +1,43 @@
+"""The agent console: sign-in, the queue, the case view and everything agents do with a case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from bot.console.api import api_routes
+from bot.console.auth import ADMIN, READ, WORK, session_secret
+from bot.console.context import Console
+from bot.console.views import page_routes
+from bot.settings import Settings
+
+__all__ = ["ADMIN", "READ", "SESSION_COOKIE", "WORK", "Console", "console_routes", "session_middleware"]
+
+SESSION_COOKIE = "firstline_session"
+SESSION_HOURS = 12
+"""A shift and a bit: an agent signs in once per working day."""
+
+
+def session_middleware(settings: Settings) -> Middleware:
+    """Signed session cookies: HttpOnly always, SameSite=Lax, Secure when served over https."""
+    return Middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=settings.base_url.startswith("https://"),
+    )
+
+
+def console_routes(console: Console) -> list[BaseRoute]:
+    static = StaticFiles(directory=str(Path(__file__).resolve().parent / "static"))
+    return [
+        *page_routes(console),
+        *api_routes(console),
+        Mount("/console/static", app=static, name="console-static"),
+    ]

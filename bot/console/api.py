@@ -1,0 +1,342 @@
+"""The console's JSON reads and every action on a handoff.
+
+An action answers the way it was asked: a JSON request (`Content-Type: application/json`, CSRF
+token in `X-CSRF-Token`) gets JSON and a status code that says what went wrong; a plain HTML form
+(token in the `csrf_token` field) gets a redirect back to the case with a one-line message, so
+the console works without JavaScript.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.console.auth import ADMIN, READ, WORK
+from bot.console.context import Console, fill_placeholders, flash
+from bot.errors import BotError, InvalidMessage, NotFound
+from bot.messages import OutboundMessage
+from bot.store.accounts import Account
+from bot.store.casework import Conflict, InvalidInput, QueueItem
+from bot.store.models import Handoff
+from bot.text_limits import LIMITS, measure
+
+__all__ = ["api_routes", "canned_values", "char_limit", "queue_item_dict"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+Action = Callable[[Request, Handoff, dict[str, str]], Awaitable[str]]
+
+
+class _BadRequest(BotError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_fields(request: Request) -> dict[str, str]:
+    """The request's fields from a JSON object or a form, as strings."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise _BadRequest(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadRequest(400, f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise _BadRequest(400, "the body must be a JSON object")
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items() if v is not None}
+    form: FormData = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def char_limit(console: Console, platform: str) -> int:
+    adapter = console.service.adapters.get(platform)
+    return adapter.char_limit if adapter is not None else LIMITS.get(platform, 2000)
+
+
+def canned_values(console: Console, customer: Any, agent: Account) -> dict[str, str]:
+    return {
+        "name": customer.display_name or customer.handle or "there",
+        "handle": f"@{customer.handle}" if customer.handle else (customer.display_name or ""),
+        "brand": console.service.settings.brand_name,
+        "agent": agent.display_name,
+    }
+
+
+def queue_item_dict(console: Console, item: QueueItem) -> dict[str, Any]:
+    clock = console.clock(item.received_at, item.claimed_at)
+    return {
+        "id": item.handoff_id,
+        "case_id": item.case_id,
+        "status": item.status,
+        "reason": item.reason,
+        "intent": item.intent,
+        "topic": item.topic,
+        "priority": item.priority,
+        "summary": item.summary,
+        "flags": list(item.flags),
+        "platform": item.platform,
+        "public": item.public,
+        "places": list(item.places),
+        "customer": {"name": item.customer_name, "handle": item.customer_handle, "audience": item.audience},
+        "assignee": {"id": item.assignee_id, "name": item.assignee_name} if item.assignee_id else None,
+        "received_at": item.received_at.isoformat(),
+        "claimed_at": item.claimed_at.isoformat() if item.claimed_at else None,
+        "last_customer_at": item.last_customer_at.isoformat(),
+        "customer_messages": item.customer_messages,
+        "waited_seconds": round(clock.waited_seconds, 1),
+        "sla": clock.to_dict(),
+    }
+
+
+def _may_work_on(handoff: Handoff, user: Account) -> None:
+    """Only the owner (or an admin) changes an owned handoff; an unowned one is anybody's."""
+    if handoff.assignee_id not in (None, user.id) and user.role != "admin":
+        raise Conflict(f"handoff {handoff.id} is owned by someone else; ask them or an admin")
+
+
+def api_routes(console: Console) -> list[BaseRoute]:
+    casework, guard = console.casework, console.guard
+
+    def respond(request: Request, handoff_id: int, message: str, status: int = 200) -> Response:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            if status >= 400:
+                return JSONResponse({"error": message}, status_code=status)
+            return JSONResponse({"ok": True, "message": message, "handoff": handoff_json(handoff_id)})
+        flash(request, message, "error" if status >= 400 else "info")
+        return RedirectResponse(f"/console/handoffs/{handoff_id}", status_code=303)
+
+    def handoff_json(handoff_id: int) -> dict[str, Any]:
+        packet = console.service.repository.packet(handoff_id)
+        handoff = casework.handoff(handoff_id)
+        packet["assignee_id"] = handoff.assignee_id
+        packet["claimed_at"] = handoff.claimed_at.isoformat() if handoff.claimed_at else None
+        packet["notes"] = [
+            {"id": n.id, "author": n.author, "text": n.text, "at": n.created_at.isoformat()}
+            for n in casework.notes(handoff.case_id)
+        ]
+        packet["tags"] = casework.tags(handoff.case_id)
+        packet["sla"] = console.clock(handoff.received_at, handoff.claimed_at).to_dict()
+        return packet
+
+    def action(handler: Action) -> Callable[[Request], Awaitable[Response]]:
+        """Runs one action on the handoff in the path and answers in the caller's format."""
+
+        async def run(request: Request) -> Response:
+            handoff_id = int(request.path_params["handoff_id"])
+            try:
+                fields = await read_fields(request)
+                handoff = casework.handoff(handoff_id)
+                message = await handler(request, handoff, fields)
+            except _BadRequest as exc:
+                return respond(request, handoff_id, str(exc), exc.status)
+            except NotFound as exc:
+                return respond(request, handoff_id, f"not found: {exc}", 404)
+            except Conflict as exc:
+                return respond(request, handoff_id, str(exc), 409)
+            except (InvalidInput, InvalidMessage, ValueError) as exc:
+                return respond(request, handoff_id, str(exc), 422)
+            return respond(request, handoff_id, message)
+
+        run.__name__ = handler.__name__
+        return guard(WORK)(run)
+
+    async def claim(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        casework.claim(handoff.id, request.state.user.id)
+        return "You own this handoff now."
+
+    async def assign(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        try:
+            assignee_id = int(fields.get("user_id", ""))
+        except ValueError as exc:
+            raise _BadRequest(422, "choose a colleague to assign the handoff to") from exc
+        user: Account = request.state.user
+        casework.assign(handoff.id, assignee_id, user.id, override=user.role == "admin")
+        assignee = console.accounts.get(assignee_id)
+        return f"Assigned to {assignee.display_name if assignee else assignee_id}."
+
+    async def close(request: Request, handoff: Handoff, fields: dict[str, str], status: str) -> str:
+        _may_work_on(handoff, request.state.user)
+        outcome = (fields.get("outcome") or "").strip() or None
+        if outcome is not None and len(outcome) > 2000:
+            raise _BadRequest(422, "an outcome is at most 2000 characters")
+        casework.close(handoff.id, status, request.state.user.id, outcome)
+        return "Resolved." if status == "resolved" else "Handed back to the bot."
+
+    async def resolve(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        return await close(request, handoff, fields, "resolved")
+
+    async def hand_back(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        return await close(request, handoff, fields, "handed_back")
+
+    async def reopen(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        casework.reopen(handoff.id, request.state.user.id)
+        return "Reopened; you own it."
+
+    async def add_note(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        casework.add_note(handoff.case_id, request.state.user.id, fields.get("text", ""))
+        return "Note added."
+
+    async def add_tag(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        casework.add_tag(handoff.case_id, fields.get("tag", ""))
+        return "Tag added."
+
+    async def remove_tag(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        casework.remove_tag(handoff.case_id, fields.get("tag", ""))
+        return "Tag removed."
+
+    async def reply(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        user: Account = request.state.user
+        if handoff.status != "open":
+            raise Conflict("reopen the handoff before replying: the bot answers a closed case")
+        _may_work_on(handoff, user)
+        text = fields.get("text", "").strip()
+        try:
+            conversation_id = int(fields.get("conversation_id", ""))
+        except ValueError as exc:
+            raise _BadRequest(422, "choose where to reply: the public thread or the private chat") from exc
+        view = casework.case_view(handoff.id)
+        conversation = next((c for c in view.conversations if c.id == conversation_id), None)
+        if conversation is None:
+            raise _BadRequest(422, "that conversation is not part of this case")
+        limit = char_limit(console, conversation.platform)
+        if not text:
+            raise _BadRequest(422, "the reply is empty")
+        if measure(text, conversation.platform) > limit:
+            raise _BadRequest(422, f"the reply is longer than {conversation.platform}'s {limit} characters")
+        if handoff.assignee_id is None:
+            casework.claim(handoff.id, user.id)  # answering a customer is picking the case up
+        latest = casework.latest_inbound(conversation.id)
+        outbound = OutboundMessage(
+            platform=conversation.platform,
+            conversation_key=conversation.conversation_key,
+            public=conversation.public,
+            text=text,
+            recipient_id=view.customer.platform_user_id,
+            in_reply_to=latest.external_id if latest is not None and conversation.public else None,
+        )
+        sent = await console.service.gateway.delivery.send(
+            outbound,
+            conversation_id=conversation.id,
+            author="agent",
+            in_reply_to_id=latest.id if latest is not None else None,
+        )
+        where = "public" if conversation.public else "private"
+        casework.record_event(handoff.id, user.id, "replied", {"message_id": sent.id, "where": where})
+        if sent.status == "sent":
+            return f"Sent ({where})."
+        if sent.status == "pending":
+            return f"Not sent yet: {sent.error}. It will be retried automatically."
+        # 502: the platform (the gateway upstream of us) refused; the reply stays in the case.
+        raise _BadRequest(502, f"The platform refused the reply: {sent.error}. Retry it from the case.")
+
+    async def retry(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        _may_work_on(handoff, request.state.user)
+        message_id = int(request.path_params["message_id"])
+        message = casework.message(message_id)
+        if message.case_id != handoff.case_id or message.direction != "out":
+            raise NotFound(f"message {message_id} in this case")
+        if message.status == "sent":
+            return "Already sent."
+        delivery = console.service.gateway.delivery
+        result = await delivery.retry(message_id)
+        casework.record_event(handoff.id, request.state.user.id, "retried", {"message_id": message_id})
+        if result is None:
+            return "It is being sent by another instance right now."
+        if result.status == "sent":
+            return "Sent."
+        raise _BadRequest(502, f"Still not sent: {result.error}")
+
+    @guard(READ)
+    async def me(request: Request) -> Response:
+        user: Account = request.state.user
+        return JSONResponse(
+            {"id": user.id, "username": user.username, "role": user.role, "display_name": user.display_name}
+        )
+
+    @guard(READ)
+    async def queue(request: Request) -> Response:
+        status = request.query_params.get("status", "open")
+        if status not in ("open", "resolved", "handed_back", "all"):
+            return JSONResponse({"error": "status is open, resolved, handed_back or all"}, status_code=400)
+        items = casework.queue(None if status == "all" else status)
+        return JSONResponse({"handoffs": [queue_item_dict(console, i) for i in items]})
+
+    @guard(READ)
+    async def get_handoff(request: Request) -> Response:
+        try:
+            return JSONResponse(handoff_json(int(request.path_params["handoff_id"])))
+        except NotFound as exc:
+            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+
+    @guard(WORK)
+    async def canned(request: Request) -> Response:
+        replies = casework.canned_replies()
+        handoff_id = request.query_params.get("handoff")
+        values: dict[str, str] = {}
+        if handoff_id and handoff_id.isdigit():
+            try:
+                view = casework.case_view(int(handoff_id))
+            except NotFound as exc:
+                return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+            values = canned_values(console, view.customer, request.state.user)
+        return JSONResponse(
+            {
+                "canned_replies": [
+                    {
+                        "id": r.id,
+                        "title": r.title,
+                        "text": r.text,
+                        "filled": fill_placeholders(r.text, values),
+                    }
+                    for r in replies
+                ]
+            }
+        )
+
+    @guard(ADMIN)
+    async def users(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "users": [
+                    {
+                        "id": a.id,
+                        "username": a.username,
+                        "role": a.role,
+                        "display_name": a.display_name,
+                        "active": a.active,
+                        "last_login_at": a.last_login_at.isoformat() if a.last_login_at else None,
+                    }
+                    for a in console.accounts.all()
+                ]
+            }
+        )
+
+    prefix = "/console/api/handoffs/{handoff_id:int}"
+    post = ["POST"]
+    return [
+        Route("/console/api/me", me),
+        Route("/console/api/queue", queue),
+        Route("/console/api/canned", canned),
+        Route("/console/api/users", users),
+        Route(prefix, get_handoff),
+        Route(f"{prefix}/claim", action(claim), methods=post),
+        Route(f"{prefix}/assign", action(assign), methods=post),
+        Route(f"{prefix}/reply", action(reply), methods=post),
+        Route(f"{prefix}/messages/{{message_id:int}}/retry", action(retry), methods=post),
+        Route(f"{prefix}/notes", action(add_note), methods=post),
+        Route(f"{prefix}/tags", action(add_tag), methods=post),
+        Route(f"{prefix}/tags/remove", action(remove_tag), methods=post),
+        Route(f"{prefix}/resolve", action(resolve), methods=post),
+        Route(f"{prefix}/hand-back", action(hand_back), methods=post),
+        Route(f"{prefix}/reopen", action(reopen), methods=post),
+    ]
