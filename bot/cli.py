@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -49,7 +50,9 @@ def ensure_model(settings: Settings, *, force: bool = False) -> Path:
         return existing
     _progress("training the model on data/ (the first time takes a minute or two)")
     started = time.monotonic()
-    path = model_store.train(settings.project_dir, settings.model_dir)
+    # Rasa prints its own progress to standard output; here standard output is for JSON only.
+    with contextlib.redirect_stdout(sys.stderr):
+        path = model_store.train(settings.project_dir, settings.model_dir)
     _progress(f"trained {path.name} in {time.monotonic() - started:.0f} s")
     return path
 
@@ -188,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         handler=cmd_db_upgrade
     )
 
-    from bot.nlu_commands import add_nlu_commands
+    from bot.trainer.commands import add_nlu_commands
 
     add_nlu_commands(commands)
     return parser

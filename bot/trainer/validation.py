@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from nlu.references import (
+from bot.trainer.references import (
     CodeReferences,
     DomainIndex,
     Location,
@@ -30,7 +30,7 @@ from nlu.references import (
     read_domain,
     read_steps,
 )
-from nlu.training_data import DataFileError, LocatedExample, nlu_files, normalise, read_examples
+from bot.trainer.training_data import DataFileError, LocatedExample, nlu_files, normalise, read_examples
 
 __all__ = [
     "DEFAULT_MIN_EXAMPLES",
@@ -54,6 +54,7 @@ DEFAULT_MIN_EXAMPLES = 20
 NEAR_DUPLICATE_RATIO = 0.9
 _QUESTION_INTENT = "question"
 _QUOTED = re.compile(r"'([^']+)'")
+_THIS_PACKAGE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,13 @@ def index_project(project: Project) -> tuple[ProjectIndex, list[Problem]]:
         )
     if project.heldout is not None:
         guarded(lambda: index.heldout.extend(read_examples([project.heldout], project.root)))
-    sources = [path for folder in project.code for path in sorted(folder.rglob("*.py"))]
+    sources = [
+        path
+        for folder in project.code
+        for path in sorted(folder.rglob("*.py"))
+        # This package talks about response names in general ("utter_" + intent), not as uses.
+        if not path.resolve().is_relative_to(_THIS_PACKAGE)
+    ]
     index.code = read_code_references((path, project.shown(path)) for path in sources)
     return index, list(dict.fromkeys(problems))
 

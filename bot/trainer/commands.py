@@ -30,7 +30,7 @@ def _heldout(settings: Settings, args: argparse.Namespace) -> Path:
 
 
 def _problems(settings: Settings, min_examples: int) -> list[Any]:
-    from nlu.validation import Project, validate
+    from bot.trainer.validation import Project, validate
 
     _progress("validating config, domain and data (Rasa's checks and Firstline's)")
     return validate(Project.at(settings.project_dir), min_examples=min_examples)
@@ -69,9 +69,9 @@ def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.trainer.report import compare, format_comparison, format_summary, write_report
+    from bot.trainer.scoring import RevisionError, reference, score_working_tree
     from nlu.evaluation import TrainingFailed
-    from nlu.report import compare, format_comparison, format_summary, write_report
-    from nlu.scoring import RevisionError, reference, score_working_tree
 
     heldout = _heldout(settings, args)
     if not heldout.is_file():
@@ -109,7 +109,7 @@ def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_nlu_commands(commands: Any) -> None:
     """Adds `nlu validate|test|train` to the `firstline` argument parser's subcommands."""
-    from nlu.validation import DEFAULT_MIN_EXAMPLES
+    from bot.trainer.validation import DEFAULT_MIN_EXAMPLES
 
     nlu = commands.add_parser("nlu", help="trainers' tools: validate, test, train, export")
     nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)

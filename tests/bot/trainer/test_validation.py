@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nlu.validation import Problem, Project, validate
+from bot.trainer.validation import Problem, Project, validate
 
 CONFIG = """\
 recipe: default.v1

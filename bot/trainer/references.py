@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlu.training_data import read_yaml
+from bot.trainer.training_data import read_yaml
 
 __all__ = [
     "CodeReferences",
@@ -32,6 +32,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _RESPONSE_NAME = re.compile(r"^utter_\w+(?:/\w+)?$")
+# At least "utter_x": a bare "utter_" + name says nothing about which responses are used.
+_RESPONSE_PREFIX = re.compile(r"^utter_\w+")
 _ACTION_NAME = re.compile(r"^action_\w+$")
 
 
@@ -100,7 +102,7 @@ def read_domain(path: Path, display: Path | None = None) -> DomainIndex:
     """Indexes a domain file.
 
     Raises:
-        nlu.training_data.DataFileError: The file is not valid YAML.
+        bot.trainer.training_data.DataFileError: The file is not valid YAML.
     """
     shown = display or path
     document = read_yaml(path)
@@ -129,7 +131,7 @@ def read_steps(paths: Iterable[tuple[Path, Path]]) -> list[StepReference]:
     """The intent and action steps of every rule and story in `paths` ((file, shown path) pairs).
 
     Raises:
-        nlu.training_data.DataFileError: A file is not valid YAML.
+        bot.trainer.training_data.DataFileError: A file is not valid YAML.
     """
     steps: list[StepReference] = []
     for path, shown in paths:
@@ -181,7 +183,11 @@ def _collect(node: ast.AST, shown: Path, references: CodeReferences) -> None:
         references.responses.setdefault(node.value, Location(shown, node.lineno))
     elif isinstance(node, ast.JoinedStr) and node.values:
         head = node.values[0]
-        if isinstance(head, ast.Constant) and isinstance(head.value, str) and head.value.startswith("utter_"):
+        if (
+            isinstance(head, ast.Constant)
+            and isinstance(head.value, str)
+            and _RESPONSE_PREFIX.match(head.value)
+        ):
             references.response_prefixes.setdefault(head.value, Location(shown, node.lineno))
     elif isinstance(node, ast.FunctionDef) and node.name == "name":
         for statement in ast.walk(node):
