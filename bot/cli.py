@@ -191,6 +191,10 @@ def _parser() -> argparse.ArgumentParser:
         handler=cmd_db_upgrade
     )
 
+    from bot.console.commands import add_user_commands
+
+    add_user_commands(commands)
+
     from bot.trainer.commands import add_nlu_commands
 
     add_nlu_commands(commands)
