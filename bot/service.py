@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.adapters import ADAPTERS, BaseAdapter
 from bot.delivery import Delivery
 from bot.errors import ModelNotFound
+from bot.followup_scheduler import FollowupScheduler
 from bot.gateway import Gateway
 from bot.messages import InboundMessage
 from bot.model_store import find_model
@@ -58,6 +59,11 @@ class Service:
         gateway = Gateway(settings, repository, rasa, adapters, delivery)
         return cls(settings, repository, rasa, adapters, gateway)
 
+    followups: FollowupScheduler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.followups = FollowupScheduler.for_service(self)
+
     # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).
 
     async def receive(self, message: InboundMessage) -> Outcome:
@@ -72,8 +78,10 @@ class Service:
     async def start(self) -> None:
         for adapter in self.adapters.values():
             await adapter.start(self)
+        self.followups.start()
 
     async def stop(self) -> None:
+        await self.followups.stop()
         for adapter in self.adapters.values():
             await adapter.stop()
         self.repository.engine.dispose()
