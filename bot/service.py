@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from bot.adapters import ADAPTERS, BaseAdapter
@@ -13,6 +15,7 @@ from bot.followup_scheduler import FollowupScheduler
 from bot.gateway import Gateway
 from bot.messages import InboundMessage
 from bot.model_store import find_model
+from bot.outbox import OutboxWorker
 from bot.rasa_runtime import RasaRuntime
 from bot.routing import Outcome
 from bot.settings import Settings
@@ -30,15 +33,22 @@ class Service:
     rasa: RasaRuntime
     adapters: dict[str, BaseAdapter]
     gateway: Gateway
+    delivery: Delivery
+    outbox: OutboxWorker
 
     @classmethod
     def build(
-        cls, settings: Settings, model_path: Path | None = None, rasa: RasaRuntime | None = None
+        cls,
+        settings: Settings,
+        model_path: Path | None = None,
+        rasa: RasaRuntime | None = None,
+        extra_adapters: Sequence[BaseAdapter] = (),
     ) -> Service:
-        """Wires everything up; `rasa` lets tests share one loaded model between services."""
+        """Wires everything up; `rasa` lets tests share one loaded model between services, and
+        `extra_adapters` adds platforms that are not configured from settings (the fake one)."""
         engine = create_store_engine(settings.store_url)
         migrate(engine)
-        repository = Repository(engine)
+        repository = Repository(engine, lease=timedelta(seconds=settings.turn_lease_seconds))
         use_repository(repository)
         if rasa is None:
             model = model_path or find_model(settings.project_dir, settings.model_dir)
@@ -55,9 +65,17 @@ class Service:
                 continue
             adapters[name] = adapter
             logger.info("%s adapter: ready", name)
-        delivery = Delivery(repository, adapters)
+        adapters.update((adapter.name, adapter) for adapter in extra_adapters)
+        delivery = Delivery(
+            repository,
+            adapters,
+            max_attempts=settings.send_max_attempts,
+            first_backoff=settings.send_backoff_seconds,
+        )
         gateway = Gateway(settings, repository, rasa, adapters, delivery)
-        return cls(settings, repository, rasa, adapters, gateway)
+        return cls(
+            settings, repository, rasa, adapters, gateway, delivery, OutboxWorker(delivery, gateway.resume)
+        )
 
     followups: FollowupScheduler = field(init=False)
 
@@ -79,9 +97,11 @@ class Service:
         for adapter in self.adapters.values():
             await adapter.start(self)
         self.followups.start()
+        self.outbox.start()
 
     async def stop(self) -> None:
         await self.followups.stop()
+        await self.outbox.stop()
         for adapter in self.adapters.values():
             await adapter.stop()
         self.repository.engine.dispose()
