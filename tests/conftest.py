@@ -28,6 +28,7 @@ from bot.service import Service
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store import Repository, create_store_engine, migrate
 from bot.store.accounts import AccountRepository
+from tests.fakes.telegram_api import FakeTelegramApi
 
 CACHE = Path(os.environ.get("FIRSTLINE_CACHE", Path.home() / ".cache" / "firstline"))
 MODEL_CACHE = CACHE / "models"
@@ -88,6 +89,13 @@ async def _sign_in_as_agent(service: Service, http: httpx.AsyncClient) -> None:
     queue = token.search((await http.get("/console/")).text)
     assert queue is not None
     http.headers["X-CSRF-Token"] = queue.group(1)
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegramApi]:
+    """A fake Telegram Bot API on 127.0.0.1; point `Settings.telegram_api_url` at its `base_url`."""
+    with FakeTelegramApi().running() as api:
+        yield api
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -1,0 +1,742 @@
+"""The Telegram adapter against a fake Bot API on 127.0.0.1, through the real PTB `Bot`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.adapters import ADAPTERS
+from bot.adapters.telegram_adapter import SECRET_HEADER, WEBHOOK_PATH, TelegramAdapter, split_text
+from bot.app import create_app
+from bot.errors import DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
+from bot.messages import Customer, InboundMessage, OutboundMessage
+from bot.rasa_runtime import RasaRuntime
+from bot.service import Service
+from bot.settings import Settings
+from bot.store.models import MessageRow
+from bot.text_limits import measure
+from tests.fakes.telegram_api import (
+    BOT_USER,
+    TOKEN,
+    FakeTelegramApi,
+    group_chat,
+    private_chat,
+    unused_port,
+    user,
+)
+
+ALICE = user(42, "Alice", username="alice_k", last_name="Kay")
+BOB = user(43, "Bob")
+GROUP = group_chat()
+BOT_ID, BOT_NAME = BOT_USER["id"], BOT_USER["username"]
+COMPLAINT = f"@{BOT_NAME} my order never arrived, 2 weeks waiting and nobody answers 😡"
+SECRET = "s3cret-webhook_token"
+CHANNEL = {"id": -100777, "type": "channel", "title": "Kestrel news"}
+
+
+class RecordingInbox:
+    """The inbox side of the contract, recording what it got and what the cursor was meanwhile."""
+
+    def __init__(self) -> None:
+        self.received: list[InboundMessage] = []
+        self.cursor_when_received: list[str | None] = []
+        self.cursors: dict[str, str] = {}
+        self.failures = 0
+
+    async def receive(self, message: InboundMessage) -> None:
+        self.cursor_when_received.append(next(iter(self.cursors.values()), None))
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the store is down")
+        if message.text == "please refuse me":
+            raise InvalidMessage("refused")
+        self.received.append(message)
+
+    def cursor(self, name: str) -> str | None:
+        return self.cursors.get(name)
+
+    def save_cursor(self, name: str, value: str) -> None:
+        self.cursors[name] = value
+
+
+def _adapter(api: FakeTelegramApi, **kwargs: Any) -> TelegramAdapter:
+    return TelegramAdapter(TOKEN, api_url=api.base_url, **kwargs)
+
+
+@pytest.fixture
+async def adapter(telegram_api: FakeTelegramApi) -> AsyncIterator[TelegramAdapter]:
+    connected = _adapter(telegram_api)
+    await connected.connect()
+    yield connected
+    await connected.stop()
+
+
+def _update(api: FakeTelegramApi, **fields: Any) -> dict[str, Any]:
+    """An update as Telegram would deliver it, without queueing it for getUpdates."""
+    return {"update_id": 1, **fields}
+
+
+def _private(api: FakeTelegramApi, text: str | None = None, sender: dict = ALICE, **extra: Any) -> dict:
+    return _update(api, message=api.message(private_chat(sender), sender, text, **extra))
+
+
+def _group(api: FakeTelegramApi, text: str | None = None, sender: dict = ALICE, **extra: Any) -> dict:
+    return _update(api, message=api.message(GROUP, sender, text, **extra))
+
+
+# --- parse: what becomes a customer message -------------------------------------------------------
+
+
+def test_a_private_message_is_a_private_conversation(adapter: TelegramAdapter) -> None:
+    api_message = _private(FakeTelegramApi(), "where is my parcel?")
+    message = adapter.parse(api_message)
+
+    assert message is not None
+    chat_message = api_message["message"]
+    assert message.platform == "telegram"
+    assert message.platform_message_id == f"42:{chat_message['message_id']}"
+    assert (message.conversation_key, message.public, message.kind) == ("chat:42", False, "text")
+    assert message.customer == Customer("42", handle="alice_k", display_name="Alice Kay", audience=None)
+    assert message.text == "where is my parcel?"
+    assert message.received_at.tzinfo is not None
+    assert message.url is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"@{BOT_NAME} my order never arrived", f"hey @{BOT_NAME.lower()} help", f"hello @{BOT_NAME} 😡😡 help"],
+)
+def test_a_group_message_mentioning_the_bot_is_a_public_message(adapter: TelegramAdapter, text: str) -> None:
+    message = adapter.parse(_group(FakeTelegramApi(), text))
+
+    assert message is not None
+    assert message.public is True
+    assert message.conversation_key == f"chat:{GROUP['id']}:user:42"
+    assert message.text == text
+    assert message.url is not None and message.url.startswith("https://t.me/c/1234567890/")
+
+
+@pytest.mark.parametrize(
+    "text", ["my order never arrived", "@SomeOtherBot my order never arrived", f"@{BOT_NAME}_fan hello"]
+)
+def test_the_bot_does_not_answer_group_talk_that_is_not_for_it(adapter: TelegramAdapter, text: str) -> None:
+    assert adapter.parse(_group(FakeTelegramApi(), text)) is None
+
+
+def test_a_reply_to_the_bot_in_a_group_is_for_the_bot(adapter: TelegramAdapter) -> None:
+    api = FakeTelegramApi()
+    bots_message = api.message(GROUP, BOT_USER, "Sorry to hear that!")
+    message = adapter.parse(_group(api, "it was order 1234", reply_to_message=bots_message))
+    assert message is not None and message.text == "it was order 1234"
+
+    someone_else = api.message(GROUP, BOB, "me too")
+    assert adapter.parse(_group(api, "same here", reply_to_message=someone_else)) is None
+
+
+def test_a_text_mention_of_the_bot_is_for_the_bot(adapter: TelegramAdapter) -> None:
+    entity = {"type": "text_mention", "offset": 0, "length": 7, "user": BOT_USER}
+    message = adapter.parse(_group(FakeTelegramApi(), "Kestrel help please", entities=[entity]))
+    assert message is not None
+
+
+def test_two_customers_in_one_group_have_their_own_conversations(adapter: TelegramAdapter) -> None:
+    api = FakeTelegramApi()
+    alice = adapter.parse(_group(api, f"@{BOT_NAME} late order", sender=ALICE))
+    bob = adapter.parse(_group(api, f"@{BOT_NAME} great service", sender=BOB))
+    assert alice is not None and bob is not None
+    assert alice.conversation_key != bob.conversation_key
+
+
+def test_a_forum_topic_is_part_of_the_conversation(adapter: TelegramAdapter) -> None:
+    api = FakeTelegramApi()
+    update = _group(api, f"@{BOT_NAME} help", message_thread_id=77, is_topic_message=True)
+    message = adapter.parse(update)
+    assert message is not None
+    assert message.conversation_key == f"chat:{GROUP['id']}:topic:77:user:42"
+
+
+@pytest.mark.parametrize("where", ["private", "group"])
+def test_a_caption_is_the_text_of_a_photo_or_document(adapter: TelegramAdapter, where: str) -> None:
+    api = FakeTelegramApi()
+    caption = f"@{BOT_NAME} the box arrived like this" if where == "group" else "the box arrived like this"
+    photo = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]
+    document = {"file_id": "d1", "file_unique_id": "u2", "file_name": "receipt.pdf"}
+    build = _group if where == "group" else _private
+    for attachment in ({"photo": photo}, {"document": document}):
+        message = adapter.parse(build(api, caption=caption, **attachment))
+        assert message is not None
+        assert (message.kind, message.text) == ("text", caption)
+
+
+@pytest.mark.parametrize(
+    ("attachment", "kind", "text"),
+    [
+        (
+            {"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512,
+                         "height": 512, "is_animated": False, "is_video": False, "emoji": "👍"}},
+            "sticker",
+            "[sticker 👍]",
+        ),
+        (
+            {"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512,
+                         "height": 512, "is_animated": False, "is_video": False}},
+            "sticker",
+            "[sticker]",
+        ),
+        ({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 4}}, "voice", "[voice message]"),
+        ({"document": {"file_id": "d", "file_unique_id": "d", "file_name": "bill.pdf"}}, "media",
+         "[document bill.pdf]"),
+        ({"photo": [{"file_id": "p", "file_unique_id": "p", "width": 9, "height": 9}]}, "media", "[photo]"),
+        ({"location": {"latitude": 51.5, "longitude": -0.1}}, "media", "[location]"),
+    ],
+)  # fmt: skip
+def test_what_the_model_cannot_read_is_described_for_a_person(
+    adapter: TelegramAdapter, attachment: dict, kind: str, text: str
+) -> None:
+    message = adapter.parse(_private(FakeTelegramApi(), **attachment))
+    assert message is not None
+    assert (message.kind, message.text) == (kind, text)
+
+
+def test_a_sticker_in_a_group_counts_only_as_a_reply_to_the_bot(adapter: TelegramAdapter) -> None:
+    api = FakeTelegramApi()
+    sticker = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512, "height": 512,
+               "is_animated": False, "is_video": False, "emoji": "😡"}  # fmt: skip
+    assert adapter.parse(_group(api, sticker=sticker)) is None
+    bots_message = api.message(GROUP, BOT_USER, "Sorry to hear that!")
+    message = adapter.parse(_group(api, sticker=sticker, reply_to_message=bots_message))
+    assert message is not None and message.kind == "sticker"
+
+
+def test_an_edit_is_read_as_a_new_message_with_its_own_id(adapter: TelegramAdapter) -> None:
+    api = FakeTelegramApi()
+    original = api.message(private_chat(ALICE), ALICE, "my order is late")
+    edited = {
+        **original,
+        "text": "my order is late and the box was damaged",
+        "edit_date": original["date"] + 60,
+    }
+
+    message = adapter.parse(_update(api, edited_message=edited))
+
+    assert message is not None
+    first = adapter.parse(_update(api, message=original))
+    assert first is not None
+    assert message.platform_message_id == f"{first.platform_message_id}:edit:{edited['edit_date']}"
+    assert message.text == "my order is late and the box was damaged"
+    assert message.received_at > first.received_at
+    assert message.conversation_key == first.conversation_key
+
+
+def test_an_edit_of_an_old_message_is_skipped(adapter: TelegramAdapter) -> None:
+    api = FakeTelegramApi()
+    original = api.message(private_chat(ALICE), ALICE, "thanks!")
+    original["date"] -= 3 * 86400
+    edited = {**original, "text": "thanks!!", "edit_date": int(time.time())}
+    assert adapter.parse(_update(api, edited_message=edited)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_text", "token"),
+    [
+        ("/start Ab3_x-Yz9Q0w", "hi", "Ab3_x-Yz9Q0w"),
+        ("/start", "hi", None),
+        ("/start not a token!", "hi", None),
+        ("/help", "/help", None),
+    ],
+)
+def test_opening_the_private_chat_from_the_invitation_carries_the_join_token(
+    adapter: TelegramAdapter, text: str, expected_text: str, token: str | None
+) -> None:
+    message = adapter.parse(_private(FakeTelegramApi(), text))
+    assert message is not None
+    assert (message.text, message.join_token, message.public) == (expected_text, token, False)
+
+
+def test_start_in_a_group_is_not_a_join(adapter: TelegramAdapter) -> None:
+    message = adapter.parse(_group(FakeTelegramApi(), f"/start@{BOT_NAME} tok", reply_to_message=None))
+    assert message is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"channel_post": {"message_id": 1, "date": 1, "chat": CHANNEL, "text": "sale!"}},
+        {"my_chat_member": {"chat": GROUP, "from": ALICE, "date": 1,
+                            "old_chat_member": {"status": "left", "user": BOT_USER},
+                            "new_chat_member": {"status": "member", "user": BOT_USER}}},
+        {"message": {"message_id": 5, "date": 1, "chat": GROUP, "from": ALICE, "new_chat_members": [BOB]}},
+        {"message": {"message_id": 6, "date": 1, "chat": GROUP, "from": ALICE, "left_chat_member": BOB}},
+        {"message": {"message_id": 7, "date": 1, "chat": GROUP, "from": ALICE, "new_chat_title": "x"}},
+        {"callback_query": {"id": "cb1", "from": ALICE, "chat_instance": "ci", "data": "yes"}},
+        {"message_reaction": {"chat": GROUP, "message_id": 3, "date": 1, "user": ALICE,
+                              "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}},
+        {"some_future_kind": {"anything": 1}},
+        {"message": {"message_id": 8, "date": 1, "chat": private_chat(BOB),
+                     "from": {**BOT_USER, "id": 99}, "text": "I am a bot"}},
+        {"message": {"message_id": 9, "date": 1, "chat": GROUP, "from": {"id": 1087968824, "is_bot": True,
+                     "first_name": "Group"}, "sender_chat": GROUP, "text": f"@{BOT_NAME} hi"}},
+    ],
+)  # fmt: skip
+def test_updates_that_are_not_customer_messages_are_skipped(adapter: TelegramAdapter, fields: dict) -> None:
+    assert adapter.parse({"update_id": 1, **fields}) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        "hello",
+        {"message": {"text": "no update id"}},
+        {"update_id": "1"},
+        {"update_id": 1, "message": {"message_id": 1, "text": "no chat"}},
+    ],
+)
+def test_malformed_updates_are_refused_clearly(adapter: TelegramAdapter, raw: Any) -> None:
+    with pytest.raises(InvalidMessage):
+        adapter.parse(raw)
+
+
+def test_group_messages_are_not_read_before_the_bot_knows_its_name(telegram_api: FakeTelegramApi) -> None:
+    assert _adapter(telegram_api).parse(_group(telegram_api, f"@{BOT_NAME} help")) is None
+
+
+# --- dispatch: button presses and audience ----------------------------------------------------
+
+
+async def test_a_button_press_is_answered_and_otherwise_skipped(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    inbox = RecordingInbox()
+    press = {"id": "4382", "from": ALICE, "chat_instance": "ci", "data": "refund"}
+
+    await adapter.dispatch({"update_id": 9, "callback_query": press}, inbox)
+
+    assert telegram_api.sent("answerCallbackQuery") == [{"callback_query_id": "4382"}]
+    assert inbox.received == []
+
+
+async def test_a_group_message_carries_the_member_count_as_audience(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    inbox = RecordingInbox()
+    await adapter.dispatch(_group(telegram_api, f"@{BOT_NAME} help"), inbox)
+    await adapter.dispatch(_group(telegram_api, f"@{BOT_NAME} still waiting"), inbox)
+    await adapter.dispatch(_private(telegram_api, "hi"), inbox)
+
+    assert [m.customer.audience for m in inbox.received] == [250, 250, None]
+    assert telegram_api.sent("getChatMemberCount") == [{"chat_id": GROUP["id"]}]
+
+
+async def test_a_message_the_inbox_refuses_is_skipped(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    inbox = RecordingInbox()
+    await adapter.dispatch(_private(telegram_api, "please refuse me"), inbox)
+    assert inbox.received == []
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def _out(
+    text: str, key: str = "chat:42", public: bool = False, in_reply_to: str | None = None
+) -> OutboundMessage:
+    return OutboundMessage("telegram", key, public, text, recipient_id="42", in_reply_to=in_reply_to)
+
+
+async def test_text_is_sent_as_plain_text_exactly_as_written(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    text = "Sorry <b>Alice</b> & co: *order* _1234_ [link](x) `code` https://t.me/KestrelHelpBot?start=a_b-c"
+
+    sent_id = await adapter.send(_out(text))
+
+    [sent] = telegram_api.sent()
+    assert sent["text"] == text
+    assert "parse_mode" not in sent and "reply_parameters" not in sent
+    assert sent["chat_id"] == 42
+    assert sent_id == "42:5001"
+
+
+async def test_a_public_answer_replies_to_the_customer_message_in_its_topic(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    key = f"chat:{GROUP['id']}:topic:77:user:42"
+
+    await adapter.send(_out("Sorry!", key=key, public=True, in_reply_to=f"{GROUP['id']}:314"))
+    await adapter.send(
+        _out("Edited!", key=key, public=True, in_reply_to=f"{GROUP['id']}:315:edit:1700000000")
+    )
+
+    first, second = telegram_api.sent()
+    assert first["chat_id"] == GROUP["id"] and first["message_thread_id"] == 77
+    assert first["reply_parameters"] == {"message_id": 314, "allow_sending_without_reply": True}
+    assert first["link_preview_options"] == {"is_disabled": True}
+    assert second["reply_parameters"]["message_id"] == 315
+
+
+async def test_a_reply_never_quotes_a_message_from_another_chat(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    await adapter.send(_out("hi", key=f"chat:{GROUP['id']}:user:42", public=True, in_reply_to="-100999:314"))
+    assert "reply_parameters" not in telegram_api.sent()[0]
+
+
+async def test_long_text_is_sent_in_parts_within_the_limit(
+    adapter: TelegramAdapter, telegram_api: FakeTelegramApi
+) -> None:
+    paragraph = "We are sorry about your order. " * 40 + "😡" * 30
+    text = "\n\n".join([paragraph.strip()] * 8)
+
+    sent_id = await adapter.send(
+        _out(text, key=f"chat:{GROUP['id']}:user:42", public=True, in_reply_to="x:1")
+    )
+
+    parts = [params["text"] for params in telegram_api.sent()]
+    assert len(parts) == 3
+    assert all(measure(part, "telegram") <= 4096 for part in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+    assert sent_id == f"{GROUP['id']}:5001"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "parts"),
+    [
+        ("short", 10, ["short"]),
+        ("first paragraph\n\nsecond one", 20, ["first paragraph", "second one"]),
+        ("One sentence here. Another one follows", 30, ["One sentence here.", "Another one follows"]),
+        ("words words words words", 12, ["words words", "words words"]),
+        ("x" * 25, 10, ["x" * 10, "x" * 10, "x" * 5]),
+        ("😀" * 6, 5, ["😀😀", "😀😀", "😀😀"]),
+        ("   \n  ", 10, []),
+    ],
+)
+def test_split_text_cuts_at_the_cleanest_place(text: str, limit: int, parts: list[str]) -> None:
+    assert split_text(text, limit) == parts
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "retry_after"),
+    [
+        (429, PlatformUnavailable, 3.0),
+        (500, PlatformUnavailable, None),
+        (502, PlatformUnavailable, None),
+        (400, DeliveryFailed, None),
+        (403, DeliveryFailed, None),
+    ],
+)
+async def test_send_errors_are_classified_for_the_outbox(
+    adapter: TelegramAdapter,
+    telegram_api: FakeTelegramApi,
+    status: int,
+    error: type[Exception],
+    retry_after: float | None,
+) -> None:
+    telegram_api.fail("sendMessage", status, retry_after=3 if status == 429 else None)
+
+    with pytest.raises(error) as raised:
+        await adapter.send(_out("hello"))
+
+    if isinstance(raised.value, PlatformUnavailable):
+        assert raised.value.retry_after == retry_after
+    await adapter.send(_out("hello again"))
+    assert [params["text"] for params in telegram_api.sent()] == ["hello", "hello again"]
+
+
+async def test_an_unreachable_api_is_unavailable_not_failed() -> None:
+    adapter = TelegramAdapter(TOKEN, api_url=f"http://127.0.0.1:{unused_port()}/bot")
+    try:
+        with pytest.raises(PlatformUnavailable):
+            await adapter.send(_out("hello"))
+    finally:
+        await adapter.stop()
+
+
+async def test_a_message_for_an_unknown_conversation_fails_for_good(adapter: TelegramAdapter) -> None:
+    with pytest.raises(DeliveryFailed):
+        await adapter.send(_out("hello", key="public:alice"))
+    with pytest.raises(DeliveryFailed):
+        await adapter.send(_out("   "))
+
+
+def test_the_dm_link_opens_the_private_chat_with_the_case_token(adapter: TelegramAdapter) -> None:
+    assert adapter.dm_link(Customer("42"), "Ab3_x-Yz9Q0w") == f"https://t.me/{BOT_NAME}?start=Ab3_x-Yz9Q0w"
+    assert adapter.dm_link(Customer("42"), "not/a token") is None
+
+
+# --- settings and start-up --------------------------------------------------------------------
+
+
+def _settings(tmp_path: Path, api: FakeTelegramApi, **fields: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "tracker_store_url": "memory",
+        "public_url": "",
+        "telegram_token": TOKEN,
+        "telegram_api_url": api.base_url,
+        "_env_file": None,
+    }
+    return Settings(**{**values, **fields})
+
+
+def test_the_adapter_is_registered_and_off_without_a_token(tmp_path: Path) -> None:
+    assert ADAPTERS["telegram"] is TelegramAdapter
+    assert TelegramAdapter.from_settings(Settings(data_dir=tmp_path, _env_file=None)) is None
+
+
+def test_polling_without_a_public_url_and_webhook_with_one(
+    tmp_path: Path, telegram_api: FakeTelegramApi
+) -> None:
+    polling = TelegramAdapter.from_settings(_settings(tmp_path, telegram_api))
+    assert polling is not None and polling.webhook_url is None
+    assert polling.webhook_routes(RecordingInbox()) == ()
+
+    webhook = TelegramAdapter.from_settings(
+        _settings(
+            tmp_path, telegram_api, public_url="https://firstline.example/", telegram_webhook_secret=SECRET
+        )
+    )
+    assert webhook is not None and webhook.webhook_url == "https://firstline.example/webhooks/telegram"
+    assert [route.path for route in webhook.webhook_routes(RecordingInbox())] == [WEBHOOK_PATH]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("secret", "error"), [(None, "FIRSTLINE_TELEGRAM_WEBHOOK_SECRET"), ("has space", "1-256")]
+)
+def test_a_webhook_needs_a_valid_secret(
+    tmp_path: Path, telegram_api: FakeTelegramApi, secret: str | None, error: str
+) -> None:
+    settings = _settings(
+        tmp_path, telegram_api, public_url="https://firstline.example", telegram_webhook_secret=secret
+    )
+    with pytest.raises(SettingsError, match=error):
+        TelegramAdapter.from_settings(settings)
+
+
+async def test_a_bad_token_is_one_clear_error(telegram_api: FakeTelegramApi) -> None:
+    adapter = TelegramAdapter("123456789:wrong-token", api_url=telegram_api.base_url)
+    try:
+        with pytest.raises(SettingsError) as raised:
+            await adapter.start(RecordingInbox())
+    finally:
+        await adapter.stop()
+    message = str(raised.value)
+    assert "token was refused" in message and "FIRSTLINE_TELEGRAM_TOKEN" in message
+    assert "\n" not in message and "wrong-token" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+async def test_start_sets_the_webhook_with_its_secret(telegram_api: FakeTelegramApi) -> None:
+    adapter = _adapter(
+        telegram_api, webhook_url="https://firstline.example/webhooks/telegram", webhook_secret=SECRET
+    )
+    await adapter.start(RecordingInbox())
+    await adapter.stop()
+
+    [webhook] = telegram_api.sent("setWebhook")
+    assert webhook["url"] == "https://firstline.example/webhooks/telegram"
+    assert webhook["secret_token"] == SECRET
+    assert telegram_api.sent("getUpdates") == []
+
+
+async def test_a_refused_webhook_url_is_a_settings_error(telegram_api: FakeTelegramApi) -> None:
+    telegram_api.fail(
+        "setWebhook", 400, description="Bad Request: bad webhook: An HTTPS URL must be provided"
+    )
+    adapter = _adapter(
+        telegram_api, webhook_url="http://firstline.example/webhooks/telegram", webhook_secret=SECRET
+    )
+    try:
+        with pytest.raises(SettingsError, match=r"(?i)https url must be provided"):
+            await adapter.start(RecordingInbox())
+    finally:
+        await adapter.stop()
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+async def test_polling_saves_the_offset_after_each_update_and_resumes_after_a_restart(
+    telegram_api: FakeTelegramApi,
+) -> None:
+    inbox = RecordingInbox()
+    first = telegram_api.queue(message=telegram_api.message(private_chat(ALICE), ALICE, "one"))
+    second = telegram_api.queue(message=telegram_api.message(private_chat(ALICE), ALICE, "two"))
+
+    adapter = _adapter(telegram_api, poll_timeout=1)
+    await adapter.start(inbox)
+    name = adapter.cursor_name()
+    await telegram_api.wait_for(
+        lambda: inbox.cursors.get(name) == str(second["update_id"] + 1), "both updates"
+    )
+    await adapter.stop()
+
+    assert telegram_api.sent("deleteWebhook") == [{"drop_pending_updates": False}]
+    assert [m.text for m in inbox.received] == ["one", "two"]
+    # Each update was handed over before the offset moved past it.
+    assert inbox.cursor_when_received == [None, str(first["update_id"] + 1)]
+
+    third = telegram_api.queue(message=telegram_api.message(private_chat(ALICE), ALICE, "three"))
+    calls_before_restart = len(telegram_api.offsets())
+    restarted = _adapter(telegram_api, poll_timeout=1)
+    await restarted.start(inbox)
+    await telegram_api.wait_for(lambda: inbox.cursors.get(name) == str(third["update_id"] + 1), "the third")
+    await restarted.stop()
+
+    assert [m.text for m in inbox.received] == ["one", "two", "three"]
+    # The new poller started from the stored offset, so nothing was fetched twice.
+    assert telegram_api.offsets()[calls_before_restart] == second["update_id"] + 1
+
+
+async def test_an_update_the_inbox_could_not_store_is_fetched_again(telegram_api: FakeTelegramApi) -> None:
+    inbox = RecordingInbox()
+    inbox.failures = 1
+    refused = telegram_api.queue(message=telegram_api.message(private_chat(ALICE), ALICE, "please refuse me"))
+    update = telegram_api.queue(message=telegram_api.message(private_chat(ALICE), ALICE, "my order is late"))
+
+    adapter = _adapter(telegram_api, poll_timeout=1)
+    await adapter.start(inbox)
+    name = adapter.cursor_name()
+    await telegram_api.wait_for(lambda: inbox.cursors.get(name) == str(update["update_id"] + 1), "the update")
+    await adapter.stop()
+
+    # The first attempt failed with the store down, so the refused update was read twice; the
+    # refusal itself is final and moved the offset on.
+    assert [m.text for m in inbox.received] == ["my order is late"]
+    assert inbox.cursor_when_received == [None, None, str(refused["update_id"] + 1)]
+    # Nothing was confirmed before the retry, so it asked from the same place again.
+    assert telegram_api.offsets()[:2] == [None, None]
+
+
+async def test_polling_waits_out_flood_control(telegram_api: FakeTelegramApi) -> None:
+    telegram_api.fail("getUpdates", 429, retry_after=1)
+    inbox = RecordingInbox()
+    telegram_api.queue(message=telegram_api.message(private_chat(ALICE), ALICE, "hello"))
+
+    adapter = _adapter(telegram_api, poll_timeout=1)
+    await adapter.start(inbox)
+    await telegram_api.wait_for(lambda: inbox.received, "the message after the wait")
+    await adapter.stop()
+
+    assert len(telegram_api.sent("getUpdates")) >= 2
+
+
+# --- through the service: webhook and the whole public → private journey ----------------------
+
+
+@pytest.fixture
+def make_service(rasa_runtime: RasaRuntime, model_path: Path) -> Iterator[Any]:
+    built: list[Service] = []
+
+    def make(settings: Settings) -> Service:
+        service = Service.build(settings, model_path, rasa=rasa_runtime)
+        built.append(service)
+        return service
+
+    yield make
+    for service in built:
+        service.repository.engine.dispose()
+
+
+def _stored(service: Service) -> int:
+    with service.repository.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(MessageRow)).scalar_one()
+
+
+@pytest.mark.model
+async def test_the_webhook_checks_the_secret_on_every_request(
+    tmp_path: Path, telegram_api: FakeTelegramApi, make_service: Any
+) -> None:
+    settings = _settings(
+        tmp_path, telegram_api, public_url="https://firstline.example", telegram_webhook_secret=SECRET
+    )
+    service = make_service(settings)
+    await service.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="https://firstline.example") as http:
+            update = _private(telegram_api, "hi there")
+            missing = await http.post(WEBHOOK_PATH, json=update)
+            wrong = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: SECRET + "x"})
+            assert (missing.status_code, wrong.status_code) == (401, 401)
+            assert _stored(service) == 0 and telegram_api.sent() == []
+
+            malformed = await http.post(WEBHOOK_PATH, content=b"{not json", headers={SECRET_HEADER: SECRET})
+            assert malformed.status_code == 400
+            not_an_update = await http.post(
+                WEBHOOK_PATH, json={"text": "hi"}, headers={SECRET_HEADER: SECRET}
+            )
+            assert not_an_update.status_code == 400
+
+            right = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: SECRET})
+            assert right.status_code == 200 and "method" not in right.json()
+            again = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: SECRET})
+            assert again.status_code == 200
+    finally:
+        await service.stop()
+
+    assert _stored(service) == 2  # the customer's message once, and the bot's answer
+    [answer] = telegram_api.sent()
+    assert answer["chat_id"] == 42 and answer["text"]
+
+
+@pytest.mark.model
+async def test_group_mention_to_private_chat_is_one_case(
+    tmp_path: Path, telegram_api: FakeTelegramApi, make_service: Any
+) -> None:
+    service = make_service(_settings(tmp_path, telegram_api))
+    adapter = service.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    adapter.poll_timeout = 1
+    await service.start()
+    try:
+        complaint = telegram_api.message(GROUP, ALICE, COMPLAINT)
+        telegram_api.queue(message=complaint)
+        chatter = telegram_api.queue(message=telegram_api.message(GROUP, BOB, "anyone watching the match?"))
+
+        [ack] = await telegram_api.wait_for(telegram_api.sent, "the public acknowledgement")
+        assert ack["chat_id"] == GROUP["id"]
+        assert ack["reply_parameters"]["message_id"] == complaint["message_id"]
+        assert "parse_mode" not in ack
+        link = next(word for word in ack["text"].split() if word.startswith("https://t.me/"))
+        assert link.startswith(f"https://t.me/{BOT_NAME}?start=")
+        token = link.split("start=", 1)[1].rstrip(".,!)")
+
+        opened = telegram_api.queue(
+            message=telegram_api.message(private_chat(ALICE), ALICE, f"/start {token}")
+        )
+        detail = telegram_api.queue(
+            message=telegram_api.message(private_chat(ALICE), ALICE, "it's order 4839201, ordered on the 2nd")
+        )
+        name = adapter.cursor_name()
+        await telegram_api.wait_for(
+            lambda: service.cursor(name) == str(detail["update_id"] + 1), "the private messages"
+        )
+    finally:
+        await service.stop()
+
+    assert chatter["update_id"] < opened["update_id"]
+    [handoff] = service.repository.handoffs()
+    packet = service.repository.packet(handoff.id)
+    assert packet["join_token"] == token
+    assert packet["customer"]["handle"] == "alice_k" and packet["customer"]["audience"] == 250
+    assert {(c["key"], c["public"]) for c in packet["conversations"]} == {
+        ("chat:42", False),
+        (f"chat:{GROUP['id']}:user:42", True),
+    }
+    public = [(m["direction"], m["text"]) for m in packet["messages"] if m["where"] == "public"]
+    assert public == [("in", COMPLAINT), ("out", ack["text"])]
+    private_texts = [
+        m["text"] for m in packet["messages"] if m["where"] == "private" and m["direction"] == "in"
+    ]
+    assert private_texts == ["hi", "it's order 4839201, ordered on the 2nd"]
+    # Bob's chatter was not for the bot: nothing stored, nothing said.
+    assert all(m["text"] != "anyone watching the match?" for m in packet["messages"])
+    assert [params["chat_id"] for params in telegram_api.sent()].count(GROUP["id"]) == 1
