@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         10_000, description="Inbound text longer than this is refused with a clear error."
     )
+    review_confidence: float = Field(
+        0.6, description="Messages the model was less sure of than this go to the trainers' review inbox."
+    )
+    review_margin: float = Field(
+        0.1, description="So do messages whose second intent came within this much of the first."
+    )
     log_level: str = "INFO"
     session_secret: SecretStr | None = Field(
         None,

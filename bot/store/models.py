@@ -277,3 +277,39 @@ class Followup(Base):
     finished_at = Column(UTCDateTime())
     cancelled_by = Column(String(64))
     detail = Column(Text)
+
+
+class ReviewItem(Base):
+    """A live customer message a trainer should look at: the model was unsure of it (`source`
+    "unsure"), or an agent relabelled it in the console ("relabelled", with the agent's
+    `suggested_intent`).
+
+    `status` is `open`, `confirmed`, `corrected` or `discarded`. Once reviewed, `corrected_intent`
+    (a full intent such as "complaint/delivery") and `corrected_entities` hold the label the
+    trainer settled on, whether they confirmed the model's guess or changed it; `exported_at` is
+    set when `firstline nlu export` has written it into the training data. One item per message.
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_status_created_at", "status", "created_at"),)
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(ForeignKey("messages.id"), nullable=False, unique=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    text = Column(Text, nullable=False)
+    source = Column(String(16), nullable=False)
+    guessed_intent = Column(String(64))
+    guessed_topic = Column(String(64))
+    confidence = Column(Float)
+    second_intent = Column(String(64))
+    second_confidence = Column(Float)
+    entities = Column(JSON)
+    suggested_intent = Column(String(128))
+    suggested_by_id = Column(ForeignKey("users.id"))
+    status = Column(String(16), nullable=False)
+    corrected_intent = Column(String(128))
+    corrected_entities = Column(JSON)
+    reviewer_id = Column(ForeignKey("users.id"))
+    reviewed_at = Column(UTCDateTime())
+    exported_at = Column(UTCDateTime())
+    created_at = Column(UTCDateTime(), nullable=False)
