@@ -46,6 +46,8 @@ class MessageContext:
     """Personal data the customer posted publicly (empty in private chats, where it is fine)."""
     kind: str = "text"
     """What the customer sent: text, or a sticker, voice note or file the model cannot read."""
+    engagement: int | None = None
+    """How much a public post is being shared, when the platform says (X)."""
 
     @property
     def seed(self) -> str:
@@ -77,6 +79,7 @@ def message_context(tracker: Tracker) -> MessageContext:
         audience=customer.get("audience"),
         personal_data=tuple(find_personal_data(text)) if public else (),
         kind=str(meta.get("kind") or "text"),
+        engagement=meta.get("engagement"),
     )
 
 

@@ -45,7 +45,9 @@ class ActionHandOff(Action):
                 reason=reason,
                 intent=understood.guess,
                 topic=understood.topic,
-                priority=priority(reason, public=context.public, audience=context.audience),
+                priority=priority(
+                    reason, public=context.public, audience=context.audience, engagement=context.engagement
+                ),
                 summary=summarise(understood, context.text),
                 flags=tuple(flags),
             )

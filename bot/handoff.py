@@ -55,16 +55,20 @@ def reason_for(triage: Triage) -> str:
     }.get(triage.intent, "unsure")
 
 
-def priority(reason: str, *, public: bool, audience: int | None) -> int:
+def priority(reason: str, *, public: bool, audience: int | None, engagement: int | None = None) -> int:
     """0-100: complaints first, and public posts by large audiences before private chats.
 
-    Audience adds up to 30 points on a log scale: 1,000 followers is +18, 100,000 is +30.
+    Audience adds up to 30 points on a log scale: 1,000 followers is +18, 100,000 is +30. A post
+    that is being shared (reposts, replies, likes) is seen beyond its author's audience, so
+    engagement adds up to 15 more: 10 is +8, 100 is +15.
     """
     score = _BASE_PRIORITY.get(reason, 30)
     if public and reason != "abuse":
         score += 10
         if audience:
             score += min(30, round(6 * math.log10(audience + 1)))
+        if engagement:
+            score += min(15, round(8 * math.log10(engagement + 1)))
     return min(100, score)
 
 

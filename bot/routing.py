@@ -96,6 +96,7 @@ def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
             "platform": message.platform,
             "public": message.public,
             "kind": message.kind,
+            "engagement": message.engagement,
             "char_limit": adapter.reply_budget(message),
             "dm_link": adapter.dm_link(message.customer, recorded.join_token) if message.public else None,
             "customer": {

@@ -37,6 +37,19 @@ def test_public_complaint_from_large_audience_goes_first() -> None:
     assert viral <= 100
 
 
+@pytest.mark.parametrize(
+    ("engagement", "bonus"),
+    [(None, 0), (0, 0), (9, 8), (99, 15), (50_000, 15)],
+)
+def test_a_post_being_shared_goes_up_the_queue(engagement: int | None, bonus: int) -> None:
+    quiet = priority("complaint", public=True, audience=40)
+    assert priority("complaint", public=True, audience=40, engagement=engagement) == quiet + bonus
+    # Engagement says how visible a *public* post is; it means nothing in a private chat.
+    assert priority("complaint", public=False, audience=40, engagement=engagement) == priority(
+        "complaint", public=False, audience=40
+    )
+
+
 def test_abuse_stays_at_the_bottom_whatever_the_audience() -> None:
     assert priority("abuse", public=True, audience=10_000_000) < priority(
         "unanswered_question", public=False, audience=None
