@@ -34,6 +34,7 @@ __all__ = [
     "ApiCall",
     "FakeTelegramApi",
     "group_chat",
+    "message",
     "private_chat",
     "unused_port",
     "user",
@@ -103,6 +104,32 @@ def mention_entities(text: str) -> list[dict]:
     ]
 
 
+_message_ids = itertools.count(1)
+
+
+def message(chat: dict, sender: dict | None, text: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A message as Telegram sends it, with its entities computed the way Telegram does."""
+    found: dict[str, Any] = {"message_id": next(_message_ids), "date": int(time.time()), "chat": chat}
+    if sender is not None:
+        found["from"] = sender
+    if text is not None:
+        found["text"] = text
+        entities = mention_entities(text)
+        if text.startswith("/"):
+            # "/start@SomeBot" is one bot_command entity, not a command and a mention.
+            command = text.split()[0]
+            entities = [e for e in entities if e["offset"] >= _utf16(command)]
+            entities.insert(0, {"type": "bot_command", "offset": 0, "length": _utf16(command)})
+        if entities:
+            found["entities"] = entities
+    if "caption" in extra and "caption_entities" not in extra:
+        entities = mention_entities(extra["caption"])
+        if entities:
+            extra["caption_entities"] = entities
+    found.update(extra)
+    return found
+
+
 @dataclass(frozen=True)
 class ApiCall:
     method: str
@@ -123,7 +150,6 @@ class FakeTelegramApi:
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1001)
-        self._message_ids = itertools.count(1)
         self._sent_ids = itertools.count(5001)
         self._failures: dict[str, list[_Failure]] = {}
         self._lock = threading.Lock()
@@ -144,34 +170,6 @@ class FakeTelegramApi:
             update = {"update_id": next(self._update_ids), **fields}
             self._updates.append(update)
         return update
-
-    def message(
-        self, chat: dict, sender: dict | None, text: str | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        """A message as Telegram sends it, with its entities computed the way Telegram does."""
-        found: dict[str, Any] = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": chat,
-        }
-        if sender is not None:
-            found["from"] = sender
-        if text is not None:
-            found["text"] = text
-            entities = mention_entities(text)
-            if text.startswith("/"):
-                # "/start@SomeBot" is one bot_command entity, not a command and a mention.
-                command = text.split()[0]
-                entities = [e for e in entities if e["offset"] >= _utf16(command)]
-                entities.insert(0, {"type": "bot_command", "offset": 0, "length": _utf16(command)})
-            if entities:
-                found["entities"] = entities
-        if "caption" in extra and "caption_entities" not in extra:
-            entities = mention_entities(extra["caption"])
-            if entities:
-                extra["caption_entities"] = entities
-        found.update(extra)
-        return found
 
     def fail(
         self,

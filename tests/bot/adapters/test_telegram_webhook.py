@@ -1,0 +1,97 @@
+"""The webhook endpoint: the secret first, then the body, then the update is handled or refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from telegram import Update
+
+from bot.adapters.telegram_updates import to_update
+from bot.adapters.telegram_webhook import MAX_BODY_BYTES, SECRET_HEADER, WEBHOOK_PATH, webhook_route
+from tests.fakes.telegram_api import message as tg_message
+from tests.fakes.telegram_api import private_chat, user
+
+SECRET = "s3cret-webhook_token"
+ALICE = user(42, "Alice")
+UPDATE = {"update_id": 77, "message": tg_message(private_chat(ALICE), ALICE, "hello")}
+
+
+class Handler:
+    def __init__(self) -> None:
+        self.handled: list[int] = []
+        self.fail = False
+
+    async def __call__(self, update: Update) -> None:
+        if self.fail:
+            raise RuntimeError("the store is down")
+        self.handled.append(update.update_id)
+
+
+@pytest.fixture
+def handler() -> Handler:
+    return Handler()
+
+
+@pytest.fixture
+async def http(handler: Handler) -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=[webhook_route(SECRET, to_update, handler)])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://bot.test"
+    ) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {SECRET_HEADER: ""}, {SECRET_HEADER: SECRET[:-1]}, {SECRET_HEADER: "x" * 300}]
+)
+async def test_without_the_secret_nothing_is_read(
+    http: httpx.AsyncClient, handler: Handler, headers: dict[str, str]
+) -> None:
+    response = await http.post(WEBHOOK_PATH, json=UPDATE, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"error": "wrong or missing secret token"}
+    assert handler.handled == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"\xff\xfe", 400),
+        (b'{"text": "hi"}', 400),
+        (b"[1, 2]", 400),
+        (b'{"update_id": 1, "message": {"message_id": 1, "text": "no chat"}}', 400),
+        (b" " * (MAX_BODY_BYTES + 1), 413),
+    ],
+)
+async def test_what_is_not_an_update_is_refused_clearly(
+    http: httpx.AsyncClient, handler: Handler, body: bytes, status: int
+) -> None:
+    response = await http.post(WEBHOOK_PATH, content=body, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == status
+    assert response.json()["error"]
+    assert handler.handled == []
+
+
+async def test_an_update_is_handled_before_the_answer(http: httpx.AsyncClient, handler: Handler) -> None:
+    response = await http.post(WEBHOOK_PATH, json=UPDATE, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 200
+    assert handler.handled == [77]
+    # Telegram runs a Bot API method named in the answer; ours names none.
+    assert "method" not in response.json()
+
+
+async def test_an_update_that_could_not_be_stored_is_asked_for_again(
+    http: httpx.AsyncClient, handler: Handler
+) -> None:
+    handler.fail = True
+    response = await http.post(WEBHOOK_PATH, json=UPDATE, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 503
+
+
+async def test_only_post_is_accepted(http: httpx.AsyncClient) -> None:
+    response = await http.get(WEBHOOK_PATH, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 405
