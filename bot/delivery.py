@@ -12,6 +12,7 @@ so an agent can always see what the customer was (or was not) told, and a restar
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class Delivery:
         self, message: OutboundMessage, *, conversation_id: int, author: str, in_reply_to_id: int | None
     ) -> Reply:
         """Writes `message` to the outbox and makes the first attempt at once."""
+        message = dataclasses.replace(message, author=author)
         queued = self.repository.queue_outbound(
             message, conversation_id=conversation_id, author=author, in_reply_to_id=in_reply_to_id
         )

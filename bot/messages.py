@@ -70,3 +70,5 @@ class OutboundMessage:
     recipient_id: str
     in_reply_to: str | None = None
     """Platform id of the customer message this answers, so public replies stay in the thread."""
+    author: str = "bot"
+    """`bot` or `agent`: platforms guard against bot loops, which a person's replies never are."""

@@ -279,7 +279,8 @@ class XAdapter(BaseAdapter):
         recent = self._replies.setdefault(key, deque())
         while recent and recent[0] <= now - REPLY_LOOP_WINDOW:
             recent.popleft()
-        if len(recent) >= REPLY_LOOP_LIMIT:
+        # Only the bot can get into a loop with another bot; a person answering is never held back.
+        if message.author == "bot" and len(recent) >= REPLY_LOOP_LIMIT:
             raise DeliveryFailed(
                 f"not sent: {REPLY_LOOP_LIMIT} public replies to this author in this thread within "
                 f"{REPLY_LOOP_WINDOW / 60:.0f} minutes already (reply-loop guard)"
@@ -290,7 +291,8 @@ class XAdapter(BaseAdapter):
             text = f"@{handle} {text}"
         in_reply_to = message.in_reply_to or message.conversation_key.removeprefix("thread:")
         sent = await self.api.create_tweet(_shorten(text, self.char_limit, self.name), in_reply_to)
-        recent.append(now)
+        if message.author == "bot":
+            recent.append(now)
         return sent
 
     async def _handle(self, user_id: str) -> str | None:

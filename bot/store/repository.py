@@ -444,6 +444,7 @@ class Repository:
                 text=row.text,
                 recipient_id=conversation.case.customer.platform_user_id,
                 in_reply_to=replied_to.external_id if replied_to is not None else None,
+                author=row.author,
             )
             return Queued(row.id, message, row.attempts, row.in_reply_to_id)
 

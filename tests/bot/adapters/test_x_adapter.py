@@ -7,6 +7,7 @@ the end-to-end tests run the whole service with the real model behind the adapte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -378,6 +379,10 @@ async def test_reply_loop_guard(adapter: XAdapter, fake_x: FakeXApi, clock: Fake
         await adapter.send(_reply(tweet, f"Thank you {n}!", other_bot))
     with pytest.raises(DeliveryFailed, match="reply-loop guard"):
         await adapter.send(_reply(tweet, "Thank you again!", other_bot))
+    # A person answering is never held back by the guard, nor counted by it.
+    await adapter.send(
+        dataclasses.replace(_reply(tweet, "Hi, Sam from Kestrel here.", other_bot), author="agent")
+    )
     clock.advance(601)
     await adapter.send(_reply(tweet, "Thank you, later!", other_bot))
 
