@@ -104,9 +104,7 @@ class Gateway:
                     triage=understood,
                     parse_data=parse_data,
                     # Read again under the lock: an earlier message may just have opened one.
-                    open_handoff_id=self.repository.record_understanding(
-                        recorded.message_id, recorded.case_id, understood.to_dict()
-                    ),
+                    open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
                 )
                 rule = next(rule for rule in self.rules if rule.matches(routed))
                 return await rule.handle(routed)

@@ -75,7 +75,12 @@ class HumanOwnsCase:
         return routed.open_handoff_id is not None
 
     async def handle(self, routed: Routed) -> Outcome:
-        self.repository.finish_turn(routed.recorded.message_id, routed.recorded.case_id, "attached")
+        self.repository.finish_turn(
+            routed.recorded.message_id,
+            routed.recorded.case_id,
+            "attached",
+            understanding=routed.triage.to_dict(),
+        )
         return Outcome(
             status="attached",
             message_id=routed.recorded.message_id,
@@ -135,7 +140,11 @@ class AskRasa:
         )
         texts = [(m.get("text") or "").strip() for m in bot_messages]
         handoff_id, queued = self.repository.finish_turn(
-            recorded.message_id, recorded.case_id, "handled", [reply_to(message, t) for t in texts if t]
+            recorded.message_id,
+            recorded.case_id,
+            "handled",
+            [reply_to(message, t) for t in texts if t],
+            understanding=routed.triage.to_dict(),
         )
         replies = await self.delivery.deliver(queued)
         return Outcome(
