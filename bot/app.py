@@ -22,7 +22,9 @@ from starlette.routing import Route
 from bot.adapters.web_adapter import WebAdapter
 from bot.console import READ, WORK, Console, console_routes, session_middleware
 from bot.errors import InvalidMessage, NotFound
+from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint
 from bot.service import Service
+from bot.store.reporting import Reporting
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -167,6 +169,8 @@ def create_app(service: Service) -> Starlette:
             Route("/api/handoffs", list_handoffs),
             Route("/api/handoffs/{handoff_id:int}", get_handoff),
             Route("/api/handoffs/{handoff_id:int}/{action:str}", close_handoff, methods=["POST"]),
+            Route("/metrics", metrics_endpoint(Reporting(repository.engine))),
+            Route("/api/metrics", console.guard(READ)(snapshot_endpoint(Reporting(repository.engine)))),
             *console_routes(console),
         ],
         middleware=[session_middleware(service.settings)],
