@@ -107,8 +107,39 @@ def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nlu_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store import create_store_engine, migrate
+    from bot.store.review import ReviewInbox
+    from bot.trainer.export import export_reviewed
+    from bot.trainer.training_data import DataFileError
+
+    engine = create_store_engine(settings.store_url)
+    migrate(engine)
+    out = Path(args.out) if args.out else settings.project_dir / "data" / "nlu" / "reviewed.yml"
+    heldout = _heldout(settings, args)
+    try:
+        plan = export_reviewed(
+            ReviewInbox(engine),
+            settings.project_dir / "data",
+            out,
+            heldout if heldout.is_file() else None,
+            dry_run=args.dry_run,
+        )
+    except DataFileError as exc:
+        print(exc)
+        return 1
+    finally:
+        engine.dispose()
+    for skipped in plan.skipped:
+        print(f"review item {skipped.item_id}: skipped, {skipped.reason}: {skipped.text}")
+    _progress(f"{'would write' if args.dry_run else 'wrote'} {len(plan.written)} new examples to {out}")
+    if plan.written and not args.dry_run:
+        _progress("next: firstline nlu validate, firstline nlu train, firstline nlu test --compare HEAD")
+    return 0
+
+
 def add_nlu_commands(commands: Any) -> None:
-    """Adds `nlu validate|test|train` to the `firstline` argument parser's subcommands."""
+    """Adds `nlu validate|test|train|export` to the `firstline` argument parser's subcommands."""
     from bot.trainer.validation import DEFAULT_MIN_EXAMPLES
 
     nlu = commands.add_parser("nlu", help="trainers' tools: validate, test, train, export")
@@ -137,3 +168,11 @@ def add_nlu_commands(commands: Any) -> None:
     test.add_argument("--out", help="folder for report.json and report.html (default <data dir>/nlu-report)")
     test.add_argument("--model", help="score this model archive instead of training")
     test.set_defaults(handler=cmd_nlu_test)
+
+    export = nlu_commands.add_parser(
+        "export", help="write reviewed inbox messages as Rasa training examples (personal data replaced)"
+    )
+    export.add_argument("--out", help="the NLU file to write (default data/nlu/reviewed.yml)")
+    export.add_argument("--heldout", help="the held-out NLU file, whose messages are never exported")
+    export.add_argument("--dry-run", action="store_true", help="report what would be written; change nothing")
+    export.set_defaults(handler=cmd_nlu_export)

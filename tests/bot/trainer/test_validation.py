@@ -5,8 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from bot.trainer.validation import Problem, Project, validate
 
 CONFIG = """\
@@ -114,12 +112,10 @@ def test_a_clean_project_has_no_problems(tmp_path: Path) -> None:
     assert problems(write_project(tmp_path)) == []
 
 
-@pytest.mark.model
 def test_rasa_accepts_the_clean_project(tmp_path: Path) -> None:
     assert problems(write_project(tmp_path), rasa=True) == []
 
 
-@pytest.mark.model
 def test_rasa_warnings_are_errors_with_a_location(tmp_path: Path) -> None:
     domain = DOMAIN.replace("  - question\n", "  - question\n  - goodbye\n")
     found = problems(write_project(tmp_path, **{"domain.yml": domain}), rasa=True)
