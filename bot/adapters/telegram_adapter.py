@@ -150,7 +150,7 @@ class TelegramAdapter(BaseAdapter):
         self._webhook_secret = webhook_secret
         self.poll_timeout = poll_timeout
         self.me: BotIdentity | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
         self._audiences: dict[int, tuple[float, int | None]] = {}
 
     @classmethod
@@ -199,22 +199,20 @@ class TelegramAdapter(BaseAdapter):
         except InvalidToken:
             # PTB's own message quotes the token, which must not reach a log.
             raise SettingsError(
-                "telegram: the bot token was refused by Telegram; "
-                "check FIRSTLINE_TELEGRAM_TOKEN against @BotFather's /token"
+                "Telegram refused the bot token; check FIRSTLINE_TELEGRAM_TOKEN against @BotFather's /token"
             ) from None
         except TelegramError as exc:
-            raise PlatformUnavailable(f"telegram: cannot reach the Bot API: {exc.message}") from None
+            raise PlatformUnavailable(f"cannot reach the Bot API: {exc.message}") from None
         self.me = BotIdentity(self.bot.id, self.bot.username)
         return self.me
 
-    async def start(self, inbox: Inbox) -> None:
-        """Connects, then registers the webhook or starts polling.
+    async def set_up(self) -> None:
+        """Registers the webhook, or removes one so that getUpdates may be used.
 
         Raises:
-            SettingsError: the token or the webhook URL was refused; the line says which.
+            SettingsError: Telegram refused the webhook (an http:// URL, say); the text says why.
             PlatformUnavailable: Telegram could not be reached.
         """
-        me = await self.connect()
         try:
             if self.webhook_url:
                 await self.bot.set_webhook(
@@ -224,22 +222,46 @@ class TelegramAdapter(BaseAdapter):
                 # getUpdates is refused while a webhook is set (by an earlier deployment, say).
                 await self.bot.delete_webhook(drop_pending_updates=False)
         except (BadRequest, Forbidden, InvalidToken) as exc:
-            raise SettingsError(f"telegram: the Bot API refused the setup: {exc.message}") from None
+            raise SettingsError(f"Telegram refused the webhook set-up: {exc.message}") from None
         except TelegramError as exc:
-            raise PlatformUnavailable(f"telegram: cannot reach the Bot API: {exc.message}") from None
+            raise PlatformUnavailable(f"cannot reach the Bot API: {exc.message}") from None
+
+    async def start(self, inbox: Inbox) -> None:
+        """Connects and receives in the background; the service starts without waiting for it.
+
+        A refused token or webhook is one error line and Telegram stays off while the rest of
+        Firstline runs; an unreachable API is tried again with a growing pause.
+        """
+        self._task = asyncio.create_task(self._run(inbox), name="telegram")
+
+    async def _run(self, inbox: Inbox) -> None:
+        failures = 0
+        while True:
+            try:
+                me = await self.connect()
+                await self.set_up()
+                break
+            except SettingsError as exc:
+                logger.error("telegram adapter: not started: %s", exc)
+                return
+            except PlatformUnavailable as exc:
+                failures += 1
+                pause = min(_MAX_BACKOFF, 2.0 ** (failures - 1))
+                logger.warning("telegram adapter: %s; trying again in %g s", exc, pause)
+                await asyncio.sleep(pause)
         how = f"by webhook at {self.webhook_url}" if self.webhook_url else "by long polling"
-        logger.info("telegram: connected as @%s (id %s); updates %s", me.username, me.id, how)
+        logger.info("telegram adapter: connected as @%s (id %s); updates %s", me.username, me.id, how)
         if not self.webhook_url:
-            self._poller = asyncio.create_task(self._poll(inbox), name="telegram-polling")
+            await self._poll(inbox)
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        if self._task is not None:
+            self._task.cancel()
             try:
-                await self._poller
+                await self._task
             except asyncio.CancelledError:
                 pass
-            self._poller = None
+            self._task = None
         await self.bot.shutdown()
 
     def cursor_name(self) -> str:
@@ -314,9 +336,13 @@ class TelegramAdapter(BaseAdapter):
         a log line.
 
         Raises:
+            PlatformUnavailable: the bot does not know its name yet (getMe has not answered).
             Exception: whatever the inbox raised other than `InvalidMessage`; the update was not
                 stored and must not be acknowledged to Telegram.
         """
+        if self.me is None:
+            # Whether a group message is for the bot depends on its name; Telegram sends it again.
+            raise PlatformUnavailable("telegram: an update arrived before getMe answered")
         try:
             update = to_update(raw, self.bot)
             if update.callback_query is not None:

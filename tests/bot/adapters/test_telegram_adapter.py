@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ GROUP = group_chat()
 BOT_NAME = BOT_USER["username"]
 COMPLAINT = f"@{BOT_NAME} my order never arrived, 2 weeks waiting and nobody answers 😡"
 SECRET = "s3cret-webhook_token"
+CURSOR = f"telegram:update_offset:{BOT_USER['id']}"
 
 
 class RecordingInbox:
@@ -67,6 +70,20 @@ class RecordingInbox:
 
 def _adapter(api: FakeTelegramApi, **kwargs: Any) -> TelegramAdapter:
     return TelegramAdapter(TOKEN, api_url=api.base_url, **kwargs)
+
+
+@pytest.fixture
+async def new_adapter(telegram_api: FakeTelegramApi) -> AsyncIterator[Callable[..., TelegramAdapter]]:
+    """Builds adapters on the fake API and stops them all, even when a test fails half-way."""
+    made: list[TelegramAdapter] = []
+
+    def make(token: str = TOKEN, **kwargs: Any) -> TelegramAdapter:
+        made.append(TelegramAdapter(token, api_url=telegram_api.base_url, **kwargs))
+        return made[-1]
+
+    yield make
+    for adapter in made:
+        await adapter.stop()
 
 
 @pytest.fixture
@@ -318,61 +335,97 @@ def test_a_webhook_needs_a_valid_secret(
         TelegramAdapter.from_settings(settings)
 
 
-async def test_a_bad_token_is_one_clear_error(telegram_api: FakeTelegramApi) -> None:
-    adapter = TelegramAdapter("123456789:wrong-token", api_url=telegram_api.base_url)
-    try:
-        with pytest.raises(SettingsError) as raised:
-            await adapter.start(RecordingInbox())
-    finally:
-        await adapter.stop()
-    message = str(raised.value)
-    assert "token was refused" in message and "FIRSTLINE_TELEGRAM_TOKEN" in message
-    assert "\n" not in message and "wrong-token" not in message
+def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("bot.adapters") and r.levelno >= logging.ERROR]
+
+
+async def test_a_bad_token_is_one_clear_error_line(
+    telegram_api: FakeTelegramApi,
+    new_adapter: Callable[..., TelegramAdapter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    adapter = new_adapter("123456789:wrong-token")
+    with pytest.raises(SettingsError) as raised:
+        await adapter.connect()
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
-
-async def test_start_sets_the_webhook_with_its_secret(telegram_api: FakeTelegramApi) -> None:
-    adapter = _adapter(
-        telegram_api, webhook_url="https://firstline.example/webhooks/telegram", webhook_secret=SECRET
-    )
-    await adapter.start(RecordingInbox())
+    await adapter.start(RecordingInbox())  # the service starts; Telegram stays off
+    [line] = await telegram_api.wait_for(lambda: _errors(caplog), "the error line")
     await adapter.stop()
 
-    [webhook] = telegram_api.sent("setWebhook")
+    text = line.getMessage()
+    assert text.startswith("telegram adapter: not started: Telegram refused the bot token")
+    assert "FIRSTLINE_TELEGRAM_TOKEN" in text and "\n" not in text and line.exc_info is None
+    assert "wrong-token" not in caplog.text
+    assert telegram_api.sent("getUpdates") == []
+
+
+async def test_start_sets_the_webhook_with_its_secret(
+    telegram_api: FakeTelegramApi, new_adapter: Callable[..., TelegramAdapter]
+) -> None:
+    adapter = new_adapter(webhook_url="https://firstline.example/webhooks/telegram", webhook_secret=SECRET)
+    await adapter.start(RecordingInbox())
+    [webhook] = await telegram_api.wait_for(lambda: telegram_api.sent("setWebhook"), "setWebhook")
+    await adapter.stop()
+
     assert webhook["url"] == "https://firstline.example/webhooks/telegram"
     assert webhook["secret_token"] == SECRET
     assert telegram_api.sent("getUpdates") == []
 
 
-async def test_a_refused_webhook_url_is_a_settings_error(telegram_api: FakeTelegramApi) -> None:
+async def test_a_refused_webhook_url_is_one_clear_error_line(
+    telegram_api: FakeTelegramApi,
+    new_adapter: Callable[..., TelegramAdapter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     telegram_api.fail(
         "setWebhook", 400, description="Bad Request: bad webhook: An HTTPS URL must be provided"
     )
-    adapter = _adapter(
-        telegram_api, webhook_url="http://firstline.example/webhooks/telegram", webhook_secret=SECRET
-    )
+    adapter = new_adapter(webhook_url="http://firstline.example/webhooks/telegram", webhook_secret=SECRET)
+    await adapter.start(RecordingInbox())
+    [line] = await telegram_api.wait_for(lambda: _errors(caplog), "the error line")
+    await adapter.stop()
+    assert re.search(r"(?i)not started: .*https url must be provided", line.getMessage())
+
+
+async def test_an_unreachable_api_at_start_is_tried_again(
+    telegram_api: FakeTelegramApi, new_adapter: Callable[..., TelegramAdapter]
+) -> None:
+    telegram_api.fail("getMe", 502)
+    adapter = new_adapter(poll_timeout=1)
+    await adapter.start(RecordingInbox())
+    await telegram_api.wait_for(lambda: telegram_api.sent("getUpdates"), "polling after the retry")
+    await adapter.stop()
+    assert len(telegram_api.sent("getMe")) == 2
+
+
+async def test_updates_wait_until_the_bot_knows_its_name(
+    telegram_api: FakeTelegramApi, new_adapter: Callable[..., TelegramAdapter]
+) -> None:
+    adapter = new_adapter()
+    inbox = RecordingInbox()
     try:
-        with pytest.raises(SettingsError, match=r"(?i)https url must be provided"):
-            await adapter.start(RecordingInbox())
+        with pytest.raises(PlatformUnavailable):
+            await adapter.dispatch(_group(f"@{BOT_NAME} help"), inbox)
     finally:
         await adapter.stop()
+    assert inbox.received == []
 
 
 # --- polling ----------------------------------------------------------------------------------
 
 
 async def test_polling_saves_the_offset_after_each_update_and_resumes_after_a_restart(
-    telegram_api: FakeTelegramApi,
+    telegram_api: FakeTelegramApi, new_adapter: Callable[..., TelegramAdapter]
 ) -> None:
     inbox = RecordingInbox()
     first = telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, "one"))
     second = telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, "two"))
 
-    adapter = _adapter(telegram_api, poll_timeout=1)
+    adapter = new_adapter(poll_timeout=1)
     await adapter.start(inbox)
-    name = adapter.cursor_name()
     await telegram_api.wait_for(
-        lambda: inbox.cursors.get(name) == str(second["update_id"] + 1), "both updates"
+        lambda: inbox.cursors.get(CURSOR) == str(second["update_id"] + 1), "both updates"
     )
     await adapter.stop()
 
@@ -383,9 +436,9 @@ async def test_polling_saves_the_offset_after_each_update_and_resumes_after_a_re
 
     third = telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, "three"))
     calls_before_restart = len(telegram_api.offsets())
-    restarted = _adapter(telegram_api, poll_timeout=1)
+    restarted = new_adapter(poll_timeout=1)
     await restarted.start(inbox)
-    await telegram_api.wait_for(lambda: inbox.cursors.get(name) == str(third["update_id"] + 1), "the third")
+    await telegram_api.wait_for(lambda: inbox.cursors.get(CURSOR) == str(third["update_id"] + 1), "the third")
     await restarted.stop()
 
     assert [m.text for m in inbox.received] == ["one", "two", "three"]
@@ -393,16 +446,19 @@ async def test_polling_saves_the_offset_after_each_update_and_resumes_after_a_re
     assert telegram_api.offsets()[calls_before_restart] == second["update_id"] + 1
 
 
-async def test_an_update_the_inbox_could_not_store_is_fetched_again(telegram_api: FakeTelegramApi) -> None:
+async def test_an_update_the_inbox_could_not_store_is_fetched_again(
+    telegram_api: FakeTelegramApi, new_adapter: Callable[..., TelegramAdapter]
+) -> None:
     inbox = RecordingInbox()
     inbox.failures = 1
     refused = telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, "please refuse me"))
     update = telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, "my order is late"))
 
-    adapter = _adapter(telegram_api, poll_timeout=1)
+    adapter = new_adapter(poll_timeout=1)
     await adapter.start(inbox)
-    name = adapter.cursor_name()
-    await telegram_api.wait_for(lambda: inbox.cursors.get(name) == str(update["update_id"] + 1), "the update")
+    await telegram_api.wait_for(
+        lambda: inbox.cursors.get(CURSOR) == str(update["update_id"] + 1), "the update"
+    )
     await adapter.stop()
 
     # The first attempt failed with the store down, so the refused update was read twice; the
@@ -413,12 +469,14 @@ async def test_an_update_the_inbox_could_not_store_is_fetched_again(telegram_api
     assert telegram_api.offsets()[:2] == [None, None]
 
 
-async def test_polling_waits_out_flood_control(telegram_api: FakeTelegramApi) -> None:
+async def test_polling_waits_out_flood_control(
+    telegram_api: FakeTelegramApi, new_adapter: Callable[..., TelegramAdapter]
+) -> None:
     telegram_api.fail("getUpdates", 429, retry_after=1)
     inbox = RecordingInbox()
     telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, "hello"))
 
-    adapter = _adapter(telegram_api, poll_timeout=1)
+    adapter = new_adapter(poll_timeout=1)
     await adapter.start(inbox)
     await telegram_api.wait_for(lambda: inbox.received, "the message after the wait")
     await adapter.stop()
@@ -458,6 +516,7 @@ async def test_the_webhook_checks_the_secret_on_every_request(
     service = make_service(settings)
     await service.start()
     try:
+        await telegram_api.wait_for(lambda: telegram_api.sent("setWebhook"), "the webhook set-up")
         transport = httpx.ASGITransport(app=create_app(service))
         async with httpx.AsyncClient(transport=transport, base_url="https://firstline.example") as http:
             update = _private("hi there")
@@ -511,9 +570,8 @@ async def test_group_mention_to_private_chat_is_one_case(
         detail = telegram_api.queue(
             message=tg_message(private_chat(ALICE), ALICE, "it's order 4839201, ordered on the 2nd")
         )
-        name = adapter.cursor_name()
         await telegram_api.wait_for(
-            lambda: service.cursor(name) == str(detail["update_id"] + 1), "the private messages"
+            lambda: service.cursor(CURSOR) == str(detail["update_id"] + 1), "the private messages"
         )
     finally:
         await service.stop()
