@@ -157,12 +157,12 @@ class TelegramAdapter(BaseAdapter):
     def from_settings(cls, settings: Settings) -> TelegramAdapter | None:
         """The adapter when FIRSTLINE_TELEGRAM_TOKEN is set; webhook mode when there is a public URL.
 
-        Raises:
-            SettingsError: webhook mode without a usable FIRSTLINE_TELEGRAM_WEBHOOK_SECRET.
+        Webhook mode without a usable FIRSTLINE_TELEGRAM_WEBHOOK_SECRET is refused with one error
+        line (None), like a refused token: Telegram stays off and the rest of Firstline runs.
         """
         token = settings.telegram_token.get_secret_value().strip() if settings.telegram_token else ""
         if not token:
-            logger.info("telegram: FIRSTLINE_TELEGRAM_TOKEN is not set; Telegram is off")
+            logger.info("telegram adapter: FIRSTLINE_TELEGRAM_TOKEN is not set; Telegram is off")
             return None
         if not settings.public_url:
             return cls(token, api_url=settings.telegram_api_url)
@@ -170,14 +170,18 @@ class TelegramAdapter(BaseAdapter):
             settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
         )
         if not secret:
-            raise SettingsError(
-                "FIRSTLINE_PUBLIC_URL is set, so Telegram delivers updates by webhook, which needs "
-                "FIRSTLINE_TELEGRAM_WEBHOOK_SECRET; set it, or unset FIRSTLINE_PUBLIC_URL to use long polling"
+            logger.error(
+                "telegram adapter: not started: FIRSTLINE_PUBLIC_URL is set, so Telegram delivers updates "
+                "by webhook, which needs FIRSTLINE_TELEGRAM_WEBHOOK_SECRET; set it, or unset "
+                "FIRSTLINE_PUBLIC_URL to use long polling"
             )
+            return None
         if not _WEBHOOK_SECRET.match(secret):
-            raise SettingsError(
-                "FIRSTLINE_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            logger.error(
+                "telegram adapter: not started: FIRSTLINE_TELEGRAM_WEBHOOK_SECRET must be 1-256 "
+                "characters of A-Z, a-z, 0-9, _ and -"
             )
+            return None
         return cls(
             token,
             api_url=settings.telegram_api_url,
