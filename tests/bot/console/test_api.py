@@ -18,12 +18,14 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.store.accounts import AccountRepository
 from bot.store.casework import CaseworkRepository
+from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import PASSWORD, SignIn, make_handoff, signed_in_client
 from tests.conftest import MODEL_CACHE
 
 READERS = {"agent", "trainer", "admin"}
 WORKERS = {"agent", "admin"}
 ADMINS = {"admin"}
+TRAINERS = {"trainer", "admin"}
 
 # (method, path, who may, body). {h} is an open handoff, {m} a message in it, {u} the agent's id.
 ENDPOINTS: list[tuple[str, str, set[str], dict[str, str]]] = [
@@ -53,6 +55,10 @@ ENDPOINTS: list[tuple[str, str, set[str], dict[str, str]]] = [
     ("POST", "/console/api/handoffs/{h}/resolve", WORKERS, {"outcome": "refunded"}),
     ("POST", "/console/api/handoffs/{h}/hand-back", WORKERS, {}),
     ("POST", "/console/api/handoffs/{h}/reopen", WORKERS, {}),
+    ("GET", "/console/review", TRAINERS, {}),
+    ("GET", "/console/review/{r}", TRAINERS, {}),
+    ("POST", "/console/review/{r}", TRAINERS, {"decision": "discard"}),
+    ("POST", "/console/messages/{m}/relabel", WORKERS, {"intent": "complaint/delivery"}),
     ("GET", "/api/handoffs", READERS, {}),
     ("GET", "/api/handoffs/{h}", READERS, {}),
     ("POST", "/api/handoffs/{h}/resolve", WORKERS, {}),
@@ -74,14 +80,30 @@ def _route_paths(app: Starlette) -> set[tuple[str, str]]:
 
 
 def _normalise(path: str) -> str:
-    for name in ("handoff_id:int", "message_id:int", "user_id:int", "reply_id:int", "action:str"):
+    for name in (
+        "handoff_id:int",
+        "message_id:int",
+        "user_id:int",
+        "reply_id:int",
+        "item_id:int",
+        "action:str",
+    ):
         path = path.replace("{" + name + "}", "{}")
     return path
 
 
 def test_the_table_covers_every_console_route(app: Starlette) -> None:
     listed = {
-        (m, _normalise(p.replace("{h}", "{}").replace("{m}", "{}").replace("{u}", "{}").replace("{c}", "{}")))
+        (
+            m,
+            _normalise(
+                p.replace("{h}", "{}")
+                .replace("{m}", "{}")
+                .replace("{u}", "{}")
+                .replace("{c}", "{}")
+                .replace("{r}", "{}")
+            ),
+        )
         for m, p, _, _ in ENDPOINTS
     }
     listed |= {("GET", p) for p in OPEN} | {("POST", "/console/login"), ("POST", "/api/handoffs/{}/{}")}
@@ -136,6 +158,9 @@ async def matrix(
             "v": str(case["conversations"][0]["id"]),
             "u": str(agent.id),
             "c": str(canned.id),
+            "r": str(
+                ReviewInbox(service.repository.engine).relabel(int(case["messages"][0]["id"]), "greet", None)
+            ),
         },
     )
     for http in clients.values():
