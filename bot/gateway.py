@@ -26,7 +26,9 @@ from bot.rasa_runtime import RasaRuntime
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
 from bot.store.repository import NewHandoff, PendingTurn, Recorded, Repository
+from bot.store.review import ReviewInbox
 from bot.triage import triage
+from bot.uncertainty import should_review
 
 __all__ = ["APOLOGY", "MAX_TURN_ATTEMPTS", "Gateway"]
 
@@ -56,6 +58,7 @@ class Gateway:
             HumanOwnsCase(repository),
             AskRasa(rasa, repository, delivery, self.adapters),
         ]
+        self.review_inbox = ReviewInbox(repository.engine)
         self._case_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _check(self, message: InboundMessage) -> None:
@@ -107,9 +110,34 @@ class Gateway:
                     open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
                 )
                 rule = next(rule for rule in self.rules if rule.matches(routed))
-                return await rule.handle(routed)
+                outcome = await rule.handle(routed)
             except Exception:
                 return await self._on_error(message, recorded)
+        self._learn_from(routed)
+        return outcome
+
+    def _learn_from(self, routed: Routed) -> None:
+        """Puts a message the model was unsure about in the trainers' review inbox.
+
+        After the turn, not before: the customer's acknowledgement never waits for it, and a
+        failure here costs a training example, not an answer.
+        """
+        if routed.message.kind != "text":
+            return
+        doubt = should_review(routed.parse_data, routed.triage, self.settings)
+        if doubt is None:
+            return
+        try:
+            self.review_inbox.add_review_item(
+                routed.recorded.message_id,
+                routed.recorded.case_id,
+                routed.message.text,
+                doubt,
+                topic=routed.triage.topic,
+                entities=routed.triage.entities,
+            )
+        except Exception:
+            logger.exception("could not add message %s to the review inbox", routed.recorded.message_id)
 
     async def _on_error(self, message: InboundMessage, recorded: Recorded) -> Outcome:
         """The one place a failure while handling a message ends up.
