@@ -6,6 +6,7 @@ The schedule comes from the same `Settings` as everything else (read once per pr
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
 from functools import lru_cache
 
@@ -26,7 +27,13 @@ def business_hours() -> BusinessHours:
 
 
 def written_at(tracker: Tracker) -> datetime:
-    """When the latest customer message reached Rasa (now, outside a real conversation)."""
+    """When the customer wrote: the platform's time as Firstline received it, which stays right
+    when a turn is run again after a restart; else when the message reached Rasa; else now."""
+    meta = ((tracker.latest_message or {}).get("metadata") or {}).get("firstline") or {}
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        received = datetime.fromisoformat(meta["received_at"])
+        if received.tzinfo is not None:
+            return received
     event = tracker.get_last_event_for("user")
     stamp = event.get("timestamp") if event else None
     if isinstance(stamp, (int, float)):

@@ -102,6 +102,7 @@ def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
             "public": message.public,
             "kind": message.kind,
             "engagement": message.engagement,
+            "received_at": message.received_at.isoformat(),
             "char_limit": adapter.reply_budget(message),
             "dm_link": adapter.dm_link(message.customer, recorded.join_token) if message.public else None,
             "customer": {

@@ -145,3 +145,14 @@ async def test_without_business_hours_nothing_changes() -> None:
     )
     assert "09:00" not in text
     assert any(step in text for step in NEXT_STEPS)
+
+
+def test_the_time_the_customer_wrote_wins_over_when_rasa_saw_it() -> None:
+    """A turn run again after a restart reaches Rasa later; the customer still wrote at night."""
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    wrote = datetime(2026, 11, 20, 23, 30, tzinfo=amsterdam)
+    tracker = _tracker("where is my parcel", "complaint", datetime(2026, 11, 23, 10, 0, tzinfo=amsterdam))
+    tracker.latest_message["metadata"]["firstline"]["received_at"] = wrote.isoformat()
+    assert after_hours.written_at(tracker) == wrote
+    tracker.latest_message["metadata"]["firstline"]["received_at"] = "not a time"
+    assert after_hours.written_at(tracker) == datetime(2026, 11, 23, 10, 0, tzinfo=amsterdam)
