@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from bot.console.api import api_routes
 from bot.console.auth import ADMIN, READ, WORK, session_secret
 from bot.console.context import Console
+from bot.console.metrics_views import metrics_routes
 from bot.console.review_views import review_routes
 from bot.console.views import page_routes
 from bot.settings import Settings
@@ -41,5 +42,6 @@ def console_routes(console: Console) -> list[BaseRoute]:
         *page_routes(console),
         *api_routes(console),
         *review_routes(console),
+        *metrics_routes(console),
         Mount("/console/static", app=static, name="console-static"),
     ]

@@ -125,6 +125,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
             for n in casework.notes(handoff.case_id)
         ]
         packet["tags"] = casework.tags(handoff.case_id)
+        packet["followups"] = [f.to_dict() for f in console.service.followups.store.for_case(handoff.case_id)]
         packet["sla"] = console.clock(handoff.received_at, handoff.claimed_at).to_dict()
         return packet
 
@@ -256,6 +257,25 @@ def api_routes(console: Console) -> list[BaseRoute]:
             return "Sent."
         raise _BadRequest(502, f"Still not sent: {result.error}")
 
+    async def cancel_followup(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
+        _may_work_on(handoff, request.state.user)
+        followups = console.service.followups.store
+        followup_id = int(request.path_params["followup_id"])
+        followup = followups.get(followup_id)
+        if followup.case_id != handoff.case_id:
+            raise NotFound(f"follow-up {followup_id} in this case")
+        user: Account = request.state.user
+        if not followups.cancel_followup(followup_id, by=user.username):
+            status = followups.get(followup_id).status
+            why = {"sent": "has already been sent", "sending": "is being sent right now"}.get(
+                status, f"is already {status}"
+            )
+            raise Conflict(f"This follow-up {why}; it can no longer be cancelled.")
+        casework.record_event(
+            handoff.id, user.id, "cancelled_followup", {"followup_id": followup_id, "kind": followup.kind}
+        )
+        return "Follow-up cancelled: it will not be sent."
+
     @guard(READ)
     async def me(request: Request) -> Response:
         user: Account = request.state.user
@@ -339,4 +359,5 @@ def api_routes(console: Console) -> list[BaseRoute]:
         Route(f"{prefix}/resolve", action(resolve), methods=post),
         Route(f"{prefix}/hand-back", action(hand_back), methods=post),
         Route(f"{prefix}/reopen", action(reopen), methods=post),
+        Route(f"{prefix}/followups/{{followup_id:int}}/cancel", action(cancel_followup), methods=post),
     ]

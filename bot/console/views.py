@@ -121,6 +121,7 @@ def page_routes(console: Console) -> list[BaseRoute]:
             "limits": {c.id: char_limit(console, c.platform) for c in view.conversations},
             "may_work": user.role in WORK,
             "owner_is_me": view.handoff.assignee_id == user.id,
+            "followups": console.service.followups.store.for_case(view.handoff.case_id),
         }
 
     @guard(READ)
@@ -143,6 +144,7 @@ def page_routes(console: Console) -> list[BaseRoute]:
         parts = {
             "timeline": env.get_template("_timeline.html").render(context),
             "state": env.get_template("_case_state.html").render(context),
+            "followups": env.get_template("_followups.html").render(context),
         }
         return JSONResponse(parts, headers={"cache-control": "no-store"})
 

@@ -83,6 +83,7 @@ function startCase(root) {
     const parts = await r.json();
     replaceIfChanged(timeline, parts.timeline);
     replaceIfChanged(state, parts.state);
+    replaceIfChanged(document.getElementById("followups"), parts.followups);
   }), POLL_MS);
 }
 

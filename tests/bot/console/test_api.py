@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,11 +14,14 @@ from starlette.routing import Mount, Route
 
 from bot.app import create_app
 from bot.console.auth import hash_password
+from bot.followups import STILL_HERE
+from bot.messages import utcnow
 from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import Settings
 from bot.store.accounts import AccountRepository
 from bot.store.casework import CaseworkRepository
+from bot.store.followups import FollowupView
 from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import PASSWORD, SignIn, make_handoff, signed_in_client
 from tests.conftest import MODEL_CACHE
@@ -27,7 +31,8 @@ WORKERS = {"agent", "admin"}
 ADMINS = {"admin"}
 TRAINERS = {"trainer", "admin"}
 
-# (method, path, who may, body). {h} is an open handoff, {m} a message in it, {u} the agent's id.
+# (method, path, who may, body). {h} is an open handoff, {m} a message in it, {u} the agent's id,
+# {f} a follow-up planned for its case.
 ENDPOINTS: list[tuple[str, str, set[str], dict[str, str]]] = [
     ("GET", "/console/", READERS, {}),
     ("GET", "/console/queue/rows", READERS, {}),
@@ -55,6 +60,9 @@ ENDPOINTS: list[tuple[str, str, set[str], dict[str, str]]] = [
     ("POST", "/console/api/handoffs/{h}/resolve", WORKERS, {"outcome": "refunded"}),
     ("POST", "/console/api/handoffs/{h}/hand-back", WORKERS, {}),
     ("POST", "/console/api/handoffs/{h}/reopen", WORKERS, {}),
+    ("POST", "/console/api/handoffs/{h}/followups/{f}/cancel", WORKERS, {}),
+    ("GET", "/console/metrics", READERS, {}),
+    ("GET", "/api/metrics", READERS, {}),
     ("GET", "/console/review", TRAINERS, {}),
     ("GET", "/console/review/{r}", TRAINERS, {}),
     ("POST", "/console/review/{r}", TRAINERS, {"decision": "discard"}),
@@ -70,7 +78,7 @@ OPEN = {"/console/login", "/console", "/console/static"}
 def _route_paths(app: Starlette) -> set[tuple[str, str]]:
     found = set()
     for route in app.routes:
-        if isinstance(route, Route) and route.path.startswith(("/console", "/api/handoffs")):
+        if isinstance(route, Route) and route.path.startswith(("/console", "/api/handoffs", "/api/metrics")):
             for method in route.methods or ():
                 if method != "HEAD":
                     found.add((method, route.path))
@@ -86,6 +94,7 @@ def _normalise(path: str) -> str:
         "user_id:int",
         "reply_id:int",
         "item_id:int",
+        "followup_id:int",
         "action:str",
     ):
         path = path.replace("{" + name + "}", "{}")
@@ -102,6 +111,7 @@ def test_the_table_covers_every_console_route(app: Starlette) -> None:
                 .replace("{u}", "{}")
                 .replace("{c}", "{}")
                 .replace("{r}", "{}")
+                .replace("{f}", "{}")
             ),
         )
         for m, p, _, _ in ENDPOINTS
@@ -142,6 +152,7 @@ async def matrix(
     handoff_id = make_handoff(service)
     case = service.repository.packet(handoff_id)
     canned = CaseworkRepository(service.repository.engine).save_canned_reply("Hello", "Hello {name}")
+    [followup_id] = service.followups.store.plan(service.followups.policy, utcnow())
     clients = {
         "signed_out": httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://firstline.test"
@@ -158,6 +169,7 @@ async def matrix(
             "v": str(case["conversations"][0]["id"]),
             "u": str(agent.id),
             "c": str(canned.id),
+            "f": str(followup_id),
             "r": str(
                 ReviewInbox(service.repository.engine).relabel(int(case["messages"][0]["id"]), "greet", None)
             ),
@@ -219,3 +231,103 @@ async def test_posts_without_the_csrf_token_are_refused(
     assert form.status_code == 403
     assert service.repository.packet(handoff_id)["status"] == "open"
     assert (await http.get(f"/console/api/handoffs/{handoff_id}")).json()["assignee_id"] is None
+
+
+# --- follow-ups in the case view --------------------------------------------------------------
+
+COMPLAINT = "@Kestrel my order never arrived, two weeks now and nobody answers 😡"
+
+
+async def _invited_complaint(http: httpx.AsyncClient, service: Service) -> tuple[int, FollowupView]:
+    """A public complaint through the web channel (the bot invites the customer to a private
+    chat), and the `still_here` follow-up the scheduler plans for it."""
+    said = await http.post("/api/web/messages", json={"user": "alice", "text": COMPLAINT, "public": True})
+    assert said.status_code == 200, said.text
+    outcome = said.json()
+    assert outcome["handoff_id"], outcome
+    assert (await service.followups.tick()).planned == 1
+    [followup] = service.followups.store.for_case(outcome["case_id"])
+    assert (followup.kind, followup.status) == (STILL_HERE, "scheduled")
+    return int(outcome["handoff_id"]), followup
+
+
+def _public_bot_texts(service: Service) -> list[str]:
+    conversation_id = service.repository.conversation_id("web", "public:alice")
+    assert conversation_id is not None
+    return [m.text for m in service.repository.messages_after(conversation_id) if m.direction == "out"]
+
+
+@pytest.mark.model
+async def test_an_agent_cancels_a_follow_up_and_the_scheduler_does_not_send_it(
+    sign_in: SignIn, service: Service
+) -> None:
+    http = await sign_in("ana")
+    handoff_id, followup = await _invited_complaint(http, service)
+    page = (await http.get(f"/console/handoffs/{handoff_id}")).text
+    assert f"/followups/{followup.id}/cancel" in page
+    assert "still here to help" in page
+
+    response = await http.post(f"/console/api/handoffs/{handoff_id}/followups/{followup.id}/cancel", json={})
+    assert response.status_code == 200, response.text
+    [shown] = response.json()["handoff"]["followups"]
+    assert (shown["status"], shown["cancelled_by"], shown["cancellable"]) == ("cancelled", "ana", False)
+
+    before = _public_bot_texts(service)
+    tick = await service.followups.tick(followup.due_at + timedelta(minutes=1))
+    assert tick.sent == 0
+    assert service.followups.store.get(followup.id).status == "cancelled"
+    assert _public_bot_texts(service) == before
+
+    # The case view's live part says who called it off, and offers no Cancel any more.
+    live = (await http.get(f"/console/handoffs/{handoff_id}/live")).json()["followups"]
+    assert "cancelled" in live and "by ana" in live
+    assert "/cancel" not in live
+    assert "cancelled followup by Ana" in (await http.get(f"/console/handoffs/{handoff_id}")).text
+
+
+@pytest.mark.model
+async def test_a_follow_up_that_went_out_cannot_be_cancelled(sign_in: SignIn, service: Service) -> None:
+    http = await sign_in("ana")
+    handoff_id, followup = await _invited_complaint(http, service)
+    assert (await service.followups.tick(followup.due_at + timedelta(minutes=1))).sent == 1
+    sent = service.followups.store.get(followup.id)
+    assert sent.status == "sent" and sent.message_id is not None
+
+    response = await http.post(f"/console/api/handoffs/{handoff_id}/followups/{followup.id}/cancel", json={})
+    assert response.status_code == 409
+    assert response.json()["error"] == "This follow-up has already been sent; it can no longer be cancelled."
+    assert service.followups.store.get(followup.id).status == "sent"
+
+    # Without JavaScript: back to the case with the same message, and a link to what was sent.
+    form = await http.post(f"/console/api/handoffs/{handoff_id}/followups/{followup.id}/cancel", data={})
+    assert form.status_code == 303
+    page = (await http.get(form.headers["location"])).text
+    assert "already been sent" in page
+    assert f'href="#message-{sent.message_id}"' in page and f'id="message-{sent.message_id}"' in page
+
+
+async def test_trainers_read_follow_ups_but_cannot_cancel_them(
+    sign_in: SignIn, service: Service, handoff_id: int
+) -> None:
+    [followup_id] = service.followups.store.plan(service.followups.policy, utcnow())
+    tara = await sign_in("tara")
+    page = (await tara.get(f"/console/handoffs/{handoff_id}")).text
+    assert f'data-followup="{followup_id}"' in page
+    assert "/cancel" not in page
+
+    response = await tara.post(f"/console/api/handoffs/{handoff_id}/followups/{followup_id}/cancel", json={})
+    assert response.status_code == 403
+    assert service.followups.store.get(followup_id).status == "scheduled"
+
+
+async def test_a_follow_up_is_cancelled_only_through_its_own_case(
+    sign_in: SignIn, service: Service, handoff_id: int
+) -> None:
+    [followup_id] = service.followups.store.plan(service.followups.policy, utcnow())
+    other = make_handoff(service, user="dave", text="where is my refund")
+    ana = await sign_in("ana")
+    wrong_case = await ana.post(f"/console/api/handoffs/{other}/followups/{followup_id}/cancel", json={})
+    assert wrong_case.status_code == 404
+    missing = await ana.post(f"/console/api/handoffs/{handoff_id}/followups/999999/cancel", json={})
+    assert missing.status_code == 404
+    assert service.followups.store.get(followup_id).status == "scheduled"

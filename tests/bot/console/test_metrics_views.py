@@ -1,0 +1,108 @@
+"""The console's metrics page: figures and inline SVG charts from what went through the service."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.console.metrics_views import metrics_context
+from bot.metrics import AckSample, HandoffCounts, Understood, snapshot
+from bot.service import Service
+from tests.bot.console.conftest import SignIn
+
+NOW = datetime(2025, 3, 14, 12, 30, tzinfo=timezone.utc)
+
+
+def _snapshot(**figures: object) -> dict:
+    given = {
+        "acks": [],
+        "pickups": [],
+        "handoffs": HandoffCounts(open=0, opened=0, resolved=0, handed_back=0),
+        "messages": [],
+        **figures,
+    }
+    return snapshot(now=NOW, window=timedelta(hours=24), bucket="hour", **given)  # type: ignore[arg-type]
+
+
+def test_the_figures_read_as_durations_and_each_chart_is_one_svg() -> None:
+    context = metrics_context(
+        _snapshot(
+            acks=[AckSample("x", 2.0), AckSample("x", 4.0), AckSample("telegram", 1.0)],
+            pickups=[600.0, 1800.0],
+            handoffs=HandoffCounts(open=3, opened=5, resolved=2, handed_back=1),
+            messages=[
+                Understood(NOW - timedelta(hours=1), "complaint", "delivery"),
+                Understood(NOW - timedelta(hours=1), "complaint", "delivery"),
+                Understood(NOW - timedelta(hours=3), "question", None),
+            ],
+        ),
+        24,
+        "hour",
+    )
+    assert context["acks"] == [("telegram", 1, "1 s", "1 s"), ("x", 2, "3 s", "3 s")]
+    assert context["pickup"] == (2, "20 min", "28 min")
+    assert context["messages"] == 3
+    for name in ("ack_chart", "pickup_chart", "intent_chart", "topic_chart"):
+        assert str(context[name]).count("<svg") == 1, name
+    assert "<title>handoffs p90: 28 min</title>" in str(context["pickup_chart"])
+    assert "complaint 14 Mar 11:00: 2" in str(context["intent_chart"])
+
+
+def test_an_empty_window_has_no_charts() -> None:
+    context = metrics_context(_snapshot(), 24, "hour")
+    assert context["acks"] == [] and context["pickup"] == (0, "—", "—")
+    assert [context[n] for n in ("ack_chart", "pickup_chart", "intent_chart", "topic_chart")] == [None] * 4
+
+
+async def test_every_signed_in_role_reads_the_page_even_when_nothing_happened(sign_in: SignIn) -> None:
+    for username in ("ana", "tara", "ada"):
+        http = await sign_in(username)
+        page = await http.get("/console/metrics")
+        assert page.status_code == 200, username
+        assert "No customer message was answered in this window." in page.text
+        assert "<svg" not in page.text
+        assert 'href="/console/metrics"' in page.text  # in the navigation
+
+
+@pytest.mark.model
+async def test_the_page_charts_messages_that_went_through_the_web_channel(
+    sign_in: SignIn, service: Service
+) -> None:
+    http = await sign_in("ana")
+    said = [
+        ("alice", "@Kestrel my order never arrived, two weeks now and nobody answers 😡", True),
+        ("bob", "what are your opening hours?", False),
+        ("carol", "you guys are amazing, thanks for the quick delivery!", True),
+    ]
+    handoffs = []
+    for user, text, public in said:
+        response = await http.post("/api/web/messages", json={"user": user, "text": text, "public": public})
+        assert response.status_code == 200, response.text
+        handoffs.append(response.json()["handoff_id"])
+    opened = [h for h in handoffs if h]
+    assert opened, "the complaint opens a handoff"
+    assert (await http.post(f"/console/api/handoffs/{opened[0]}/claim", json={})).status_code == 200
+
+    page = await http.get("/console/metrics")
+    assert page.status_code == 200
+    html = page.text
+    assert html.count("<svg") == 4
+    # The web channel's row: three messages answered, each within seconds.
+    row = re.search(r"<tr><td>web</td><td>(\d+)</td><td>(\d+ s)</td><td>(\d+ s)</td></tr>", html)
+    assert row is not None and row.group(1) == "3", html
+    figures = re.search(r"<b>(\d+)</b> handoffs open now", html)
+    assert figures is not None and int(figures.group(1)) == len(opened)
+    assert "<b>3</b> customer messages" in html
+    assert "1 picked up" in html
+    assert "complaint" in html and "delivery" in html  # intent and topic series in the charts
+
+    week = await http.get("/console/metrics", params={"hours": "168", "bucket": "day"})
+    assert week.status_code == 200
+    assert '<option value="168" selected>' in week.text and '<option value="day" selected>' in week.text
+    assert week.text.count("<svg") == 4
+
+    odd = await http.get("/console/metrics", params={"hours": "-5", "bucket": "<script>"})
+    assert odd.status_code == 200
+    assert '<option value="24" selected>' in odd.text and "<script>" not in odd.text
