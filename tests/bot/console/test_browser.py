@@ -23,6 +23,7 @@ from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.accounts import AccountRepository
+from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import PASSWORD
 from tests.conftest import MODEL_CACHE
 
@@ -69,12 +70,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def live(tmp_path: Path, rasa_runtime: RasaRuntime, model_path: Path) -> Iterator[tuple[str, Service]]:
-    """The real app served by uvicorn on a free local port, in a thread."""
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory, rasa_runtime: RasaRuntime, model_path: Path
+) -> Iterator[tuple[str, Service]]:
+    """The real app served by uvicorn on a free local port, in a thread: one per module, so
+    tests share it (each works with customers of its own)."""
     port = _free_port()
     settings = Settings(
-        data_dir=tmp_path,
+        data_dir=tmp_path_factory.mktemp("live"),
         model_dir=MODEL_CACHE,
         tracker_store_url="memory",
         host="127.0.0.1",
@@ -86,6 +90,7 @@ def live(tmp_path: Path, rasa_runtime: RasaRuntime, model_path: Path) -> Iterato
     password_hash = hash_password(PASSWORD)
     accounts.create("ana", password_hash, "agent", "Ana")
     accounts.create("ben", password_hash, "agent", "Ben")
+    accounts.create("tara", password_hash, "trainer", "Tara")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(service), host="127.0.0.1", port=port, ws="none", lifespan="on", log_level="warning"
@@ -204,3 +209,85 @@ def test_signed_out_visitors_and_agents_are_kept_out(browser: Browser, live: tup
     assert response is not None and response.status == 403
     expect(agent.get_by_role("heading", name="403 Forbidden")).to_be_visible()
     expect(agent.get_by_role("link", name="Users")).to_have_count(0)
+
+
+GIBBERISH = "blorp zxcvq wibble frob"
+
+
+def test_a_trainer_corrects_what_the_model_was_unsure_about(
+    browser: Browser, live: tuple[str, Service]
+) -> None:
+    base, service = live
+    _customer_says(base, user="gus", display_name="Gus", text="hi there")
+    unsure = _customer_says(base, user="gus", display_name="Gus", text=GIBBERISH)
+    inbox = ReviewInbox(service.repository.engine)
+    [item] = [i for i in inbox.items() if i.message_id == unsure["message_id"]]
+    assert item.source == "unsure"
+
+    tara = browser.new_context().new_page()
+    _sign_in(tara, base, "tara")
+    tara.get_by_role("link", name="Review inbox").click()
+    expect(tara).to_have_url(f"{base}/console/review")
+    tara.get_by_role("link", name=GIBBERISH).click()
+    expect(tara).to_have_url(f"{base}/console/review/{item.id}")
+    expect(tara.locator("blockquote.review-text")).to_have_text(GIBBERISH)
+    expect(tara.get_by_text("Model's guess:")).to_contain_text(f"{item.guess} (")
+    around = tara.locator("ol.timeline")
+    expect(around.locator(".review-focus")).to_contain_text(GIBBERISH)
+    expect(around.locator(".author-customer").first).to_contain_text("hi there")
+    expect(around.locator(".author-bot")).to_have_count(2)  # the greeting's answer and the "not sure"
+
+    tara.get_by_label("Intent").fill("out_of_scope")
+    tara.get_by_role("button", name="Save correction").click()
+    expect(tara.locator(".flash")).to_contain_text(f"Item {item.id}:")
+    expect(tara.locator(".flash")).to_contain_text("as out_of_scope.")
+    done = inbox.item(item.id)
+    assert (done.status, done.corrected_intent) == (
+        "confirmed" if item.guess == "out_of_scope" else "corrected",
+        "out_of_scope",
+    )
+
+    tara.goto(f"{base}/console/review")
+    expect(tara.get_by_role("link", name="Review inbox")).to_be_visible()
+    expect(tara.locator("main")).not_to_contain_text(GIBBERISH)
+    tara.get_by_role("link", name=f"{done.status.capitalize()} (").click()
+    expect(tara.locator("table.review")).to_contain_text(GIBBERISH)
+    expect(tara.locator("table.review")).to_contain_text(f"{done.status}: out_of_scope")
+
+
+def test_an_agent_relabels_a_message_for_the_trainers_but_cannot_review(
+    browser: Browser, live: tuple[str, Service]
+) -> None:
+    base, service = live
+    text = "you took the money twice for one order, sort it out"
+    complaint = _customer_says(base, user="dora", display_name="Dora", text=text, public=False)
+    assert complaint["handoff_id"]
+
+    ana = browser.new_context().new_page()
+    _sign_in(ana, base, "ana")
+    expect(ana.get_by_role("link", name="Review inbox")).to_have_count(0)
+    ana.goto(f"{base}/console/handoffs/{complaint['handoff_id']}")
+    message = ana.locator(f'#timeline li[data-message="{complaint["message_id"]}"]')
+    message.get_by_text("Wrong label?").click()
+    message.get_by_label("The customer meant").fill("complaint/billing")
+    message.get_by_role("button", name="Send to trainers").click()
+    expect(ana).to_have_url(f"{base}/console/handoffs/{complaint['handoff_id']}")
+    expect(ana.locator(".flash")).to_contain_text("in the trainers' review inbox")
+
+    [item] = [
+        i for i in ReviewInbox(service.repository.engine).items() if i.message_id == complaint["message_id"]
+    ]
+    assert (item.source, item.suggested_intent, item.status) == ("relabelled", "complaint/billing", "open")
+    for path in ("/console/review", f"/console/review/{item.id}"):
+        response = ana.goto(f"{base}{path}")
+        assert response is not None and response.status == 403, path
+        expect(ana.get_by_role("heading", name="403 Forbidden")).to_be_visible()
+
+    tara = browser.new_context().new_page()
+    _sign_in(tara, base, "tara")
+    tara.goto(f"{base}/console/review")
+    row = tara.locator("table.review tr", has_text=text)
+    expect(row).to_contain_text("agent says complaint/billing")
+    row.get_by_role("link").click()
+    expect(tara.get_by_role("button", name="Confirm complaint/billing")).to_be_visible()
+    expect(tara.get_by_text("An agent relabelled it as complaint/billing.")).to_be_visible()
