@@ -87,7 +87,9 @@ def _frame(title: str, legend_rows: int) -> str:
 
 def _axis(top: float, plot_h: float, unit: str = "") -> str:
     suffix = f" {unit}" if unit else ""
-    return _text(_PAD - 4, _PAD + 4, f"{_number(top)}{suffix}", "end") + _text(
+    # The top value goes above the plot, left-aligned: right-aligned in the margin, a label such
+    # as "0.246 s" ran off the left edge.
+    return _text(_PAD, _PAD - 6, f"{_number(top)}{suffix}", "start") + _text(
         _PAD - 4, _PAD + plot_h + 4, "0", "end"
     )
 

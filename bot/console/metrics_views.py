@@ -47,7 +47,10 @@ def _quantiles(figures: dict[str, Any], scale: float = 1.0) -> dict[str, float |
 
 
 def _duration(seconds: float | None) -> str:
-    return "—" if seconds is None else human_duration(seconds)
+    """Tenths of a second below a minute: the bot answers in well under one."""
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f} s" if seconds < 60 else human_duration(seconds)
 
 
 def _svg(data: object, draw: Callable[[], str]) -> Markup | None:

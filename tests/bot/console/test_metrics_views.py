@@ -41,7 +41,7 @@ def test_the_figures_read_as_durations_and_each_chart_is_one_svg() -> None:
         24,
         "hour",
     )
-    assert context["acks"] == [("telegram", 1, "1 s", "1 s"), ("x", 2, "3 s", "3 s")]
+    assert context["acks"] == [("telegram", 1, "1.0 s", "1.0 s"), ("x", 2, "3.0 s", "3.8 s")]
     assert context["pickup"] == (2, "20 min", "28 min")
     assert context["messages"] == 3
     for name in ("ack_chart", "pickup_chart", "intent_chart", "topic_chart"):
@@ -90,7 +90,7 @@ async def test_the_page_charts_messages_that_went_through_the_web_channel(
     html = page.text
     assert html.count("<svg") == 4
     # The web channel's row: three messages answered, each within seconds.
-    row = re.search(r"<tr><td>web</td><td>(\d+)</td><td>(\d+ s)</td><td>(\d+ s)</td></tr>", html)
+    row = re.search(r"<tr><td>web</td><td>(\d+)</td><td>([\d.]+ s)</td><td>([\d.]+ s)</td></tr>", html)
     assert row is not None and row.group(1) == "3", html
     figures = re.search(r"<b>(\d+)</b> handoffs open now", html)
     assert figures is not None and int(figures.group(1)) == len(opened)
