@@ -1,0 +1,282 @@
+"""Cross-validated sweep of intent classifiers over the shipped pipeline's features.
+
+`bench/nlu_cv.py` scores whole configs; this script answers the narrower question that picked
+the intent classifier's settings: on the same folds and the same featurizers (fitted on each
+fold's training part only), which linear model, regularisation, feature scaling and complaint
+bias does best on data/nlu? Only the sentence features the intent classifier sees are used, so
+every candidate is trained on exactly what a Rasa classifier component would get.
+
+    python bench/nlu_cv_sweep.py [--config config.yml] [--seed 7 --seed 11]
+
+Prints one JSON line per candidate (pooled out-of-fold scores), best macro-F1 first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.sparse import csr_matrix, hstack, vstack
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import normalize
+from sklearn.svm import LinearSVC
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nlu_cv import ROOT, _components, _labels, _pipeline
+
+from nlu.evaluation import LabelledExample, Prediction, base_intent, score
+
+logger = logging.getLogger(__name__)
+
+Blocks = dict[str, csr_matrix]
+# A candidate gets the training blocks and labels and the test blocks, and returns the class
+# names and a probability-like score per test row and class.
+Candidate = Callable[[Blocks, list[str], Blocks], tuple[list[str], np.ndarray]]
+
+
+def _featurise(
+    pipeline: list[dict[str, Any]], train: list[Any], test_texts: Sequence[str], base: Any
+) -> tuple[Blocks, Blocks]:
+    """Runs the tokenizer and featurizers (fitted on `train`) and returns sentence features by origin."""
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    data = TrainingData(
+        training_examples=[Message(data=dict(message.data)) for message in train],
+        entity_synonyms=base.entity_synonyms,
+        regex_features=base.regex_features,
+        lookup_tables=base.lookup_tables,
+    )
+    test = [Message(data={TEXT: text}) for text in test_texts]
+    with tempfile.TemporaryDirectory(prefix="firstline-sweep-") as tmp:
+        for component, trainable, preprocessing in _components(pipeline, Path(tmp)):
+            if not preprocessing:
+                continue
+            if trainable:
+                component.train(data)
+            component.process_training_data(data)
+            component.process(test)
+
+    def blocks(messages: Sequence[Any]) -> Blocks:
+        rows: dict[str, list[Any]] = {}
+        for message in messages:
+            for feature in message.features:
+                if feature.attribute == TEXT and feature.type == "sentence" and feature.is_sparse():
+                    rows.setdefault(str(feature.origin), []).append(feature.features)
+        return {origin: vstack(parts).tocsr().astype(np.float64) for origin, parts in rows.items()}
+
+    return blocks(data.intent_examples), blocks(test)
+
+
+def _stack(blocks: Blocks, scaling: str, weights: Sequence[float] = ()) -> csr_matrix:
+    """Scales each featurizer's block and stacks them; `weights` go by pipeline order."""
+    parts = []
+    # Origins are "cv_<pipeline index>_<class>", so sorting keeps the pipeline's order.
+    for index, origin in enumerate(sorted(blocks, key=lambda name: int(name.split("_")[1]))):
+        block = blocks[origin]
+        if scaling in {"l2", "log_l2"}:
+            if scaling == "log_l2":
+                block = block.copy()
+                block.data = np.log1p(block.data)
+            block = normalize(block)
+        parts.append(block * (weights[index] if index < len(weights) else 1.0))
+    return hstack(parts).tocsr()
+
+
+def _lr(c: float, scaling: str, balanced: bool = True) -> Candidate:
+    def run(train: Blocks, y: list[str], test: Blocks) -> tuple[list[str], np.ndarray]:
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced" if balanced else None)
+        model.fit(_stack(train, scaling), y)
+        return list(model.classes_), model.predict_proba(_stack(test, scaling))
+
+    return run
+
+
+def _svm(c: float, scaling: str, weights: Sequence[float] = ()) -> Candidate:
+    def run(train: Blocks, y: list[str], test: Blocks) -> tuple[list[str], np.ndarray]:
+        model = LinearSVC(C=c, class_weight="balanced", max_iter=20000)
+        model.fit(_stack(train, scaling, weights), y)
+        margins = model.decision_function(_stack(test, scaling, weights))
+        # A softmax of the margins: enough to rank; probabilities are not calibrated.
+        exp = np.exp(3.0 * (margins - margins.max(axis=1, keepdims=True)))
+        return list(model.classes_), exp / exp.sum(axis=1, keepdims=True)
+
+    return run
+
+
+def _calibrated_svm(c: float, scaling: str, method: str, weights: Sequence[float] = ()) -> Candidate:
+    """LinearSVC with probabilities fitted by inner cross-validation (what a fallback threshold needs)."""
+
+    def run(train: Blocks, y: list[str], test: Blocks) -> tuple[list[str], np.ndarray]:
+        svm = LinearSVC(C=c, class_weight="balanced", max_iter=20000)
+        model = CalibratedClassifierCV(svm, method=method, cv=5)
+        # An array, not a list: scikit-learn 1.1 counts classes with `y == class_`.
+        model.fit(_stack(train, scaling, weights), np.asarray(y))
+        return list(model.classes_), model.predict_proba(_stack(test, scaling, weights))
+
+    return run
+
+
+def _temperature_svm(c: float, scaling: str, weights: Sequence[float] = ()) -> Candidate:
+    """LinearSVC whose margins become probabilities through a softmax with one fitted temperature.
+
+    The temperature minimises the log-loss of inner out-of-fold margins: one number to store,
+    and the ranking stays exactly the SVM's.
+    """
+
+    def run(train: Blocks, y: list[str], test: Blocks) -> tuple[list[str], np.ndarray]:
+        x_train = _stack(train, scaling, weights)
+        labels = np.asarray(y)
+        svm = LinearSVC(C=c, class_weight="balanced", max_iter=20000)
+        inner = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+        margins = cross_val_predict(svm, x_train, labels, cv=inner, method="decision_function")
+        classes = np.unique(labels)
+        target = np.searchsorted(classes, labels)
+
+        def loss(log_t: float) -> float:
+            scaled = margins * np.exp(log_t)
+            scaled -= scaled.max(axis=1, keepdims=True)
+            log_p = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+            return float(-log_p[np.arange(len(target)), target].mean())
+
+        temperature = float(np.exp(minimize_scalar(loss, bounds=(-3.0, 4.0), method="bounded").x))
+        svm.fit(x_train, labels)
+        scaled = svm.decision_function(_stack(test, scaling, weights)) * temperature
+        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return list(svm.classes_), exp / exp.sum(axis=1, keepdims=True)
+
+    return run
+
+
+CANDIDATES: dict[str, Candidate] = {
+    "lr_C1_raw": _lr(1.0, "raw"),
+    "lr_C1_l2": _lr(1.0, "l2"),
+    "lr_C3_l2": _lr(3.0, "l2"),
+    "lr_C10_l2": _lr(10.0, "l2"),
+    "lr_C30_l2": _lr(30.0, "l2"),
+    "lr_C10_logl2": _lr(10.0, "log_l2"),
+    "lr_C30_logl2": _lr(30.0, "log_l2"),
+    "lr_C100_logl2": _lr(100.0, "log_l2"),
+    "svm_C0.3_l2": _svm(0.3, "l2"),
+    "svm_C1_l2": _svm(1.0, "l2"),
+    "svm_C1_logl2": _svm(1.0, "log_l2"),
+    "svm_C3_logl2": _svm(3.0, "log_l2"),
+    # Round 2, around the best of round 1 (LinearSVC, log counts, L2 per featurizer).
+    "svm_C0.5_logl2": _svm(0.5, "log_l2"),
+    "svm_C2_logl2": _svm(2.0, "log_l2"),
+    "svm_C1_logl2_word1.5": _svm(1.0, "log_l2", (1.0, 1.5, 1.0)),
+    "svm_C1_logl2_char1.5": _svm(1.0, "log_l2", (1.0, 1.0, 1.5)),
+    "svm_C1_logl2_regex0.5": _svm(1.0, "log_l2", (0.5, 1.0, 1.0)),
+    "svm_C1_logl2_noregex": _svm(1.0, "log_l2", (0.0, 1.0, 1.0)),
+    "calsvm_C1_logl2_sigmoid": _calibrated_svm(1.0, "log_l2", "sigmoid"),
+    "calsvm_C1_logl2_isotonic": _calibrated_svm(1.0, "log_l2", "isotonic"),
+    "tsvm_C1_logl2": _temperature_svm(1.0, "log_l2"),
+    "tsvm_C0.5_logl2": _temperature_svm(0.5, "log_l2"),
+    "tsvm_C2_logl2": _temperature_svm(2.0, "log_l2"),
+}
+COMPLAINT_BIAS = (1.0, 1.3, 1.6, 2.0)
+
+
+def _predictions(classes: list[str], proba: np.ndarray, bias: float) -> list[Prediction]:
+    weights = np.asarray([bias if name == "complaint" else 1.0 for name in classes])
+    adjusted = proba * weights
+    adjusted /= adjusted.sum(axis=1, keepdims=True)
+    out = []
+    for row in adjusted:
+        order = np.argsort(-row)
+        ranking = tuple((classes[i], float(row[i])) for i in order)
+        out.append(Prediction(intent=ranking[0][0], confidence=ranking[0][1], ranking=ranking))
+    return out
+
+
+def _log_loss(pairs: Sequence[tuple[LabelledExample, Prediction]]) -> float:
+    losses = []
+    for example, prediction in pairs:
+        confidence = dict(prediction.ranking).get(base_intent(example.intent), 0.0)
+        losses.append(-np.log(max(confidence, 1e-6)))
+    return float(np.mean(losses))
+
+
+def sweep(
+    config: Path, data: Path, seeds: Sequence[int], folds: int, names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Scores each candidate (and complaint bias) on pooled out-of-fold predictions."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    base = load_data(str(data))
+    examples = [m for m in base.intent_examples if m.get("text")]
+    labels = _labels(examples)
+    pipeline = _pipeline(config)
+    pooled: dict[tuple[str, float], list[tuple[LabelledExample, Prediction]]] = {}
+    seconds: dict[str, float] = {}
+    for seed in seeds:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for train_idx, test_idx in splitter.split(examples, labels):
+            train = [examples[i] for i in train_idx]
+            test = [examples[i] for i in test_idx]
+            train_blocks, test_blocks = _featurise(pipeline, train, [m.get("text") for m in test], base)
+            y = [base_intent(label) for label in _labels(train)]
+            truth = [
+                LabelledExample(m.get("text"), label) for m, label in zip(test, _labels(test), strict=True)
+            ]
+            for name in names:
+                started = time.perf_counter()
+                classes, proba = CANDIDATES[name](train_blocks, y, test_blocks)
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+                for bias in COMPLAINT_BIAS:
+                    pooled.setdefault((name, bias), []).extend(
+                        zip(truth, _predictions(classes, proba, bias), strict=True)
+                    )
+    rows = []
+    for (name, bias), pairs in pooled.items():
+        report = score(pairs)
+        rows.append(
+            {
+                "candidate": name,
+                "complaint_bias": bias,
+                "macro_f1": round(report.intent_macro_f1, 4),
+                "complaint_recall": round(report.complaint_recall, 4),
+                "complaint_precision": round(report.complaint_precision, 4),
+                # How often the top confidence is under the shipped FallbackClassifier threshold,
+                # and the log-loss of the true intent: is the confidence usable, not just the ranking?
+                "below_0.5": round(float(np.mean([p.confidence < 0.5 for _, p in pairs])), 4),
+                "log_loss": round(_log_loss(pairs), 4),
+                "per_intent_f1": {k: round(v.f1, 3) for k, v in sorted(report.per_intent.items())},
+                "fit_seconds": round(seconds[name], 1),
+            }
+        )
+    return sorted(rows, key=lambda row: -row["macro_f1"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "nlu")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, action="append")
+    parser.add_argument("--candidate", action="append", choices=sorted(CANDIDATES))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    with contextlib.redirect_stdout(sys.stderr):
+        rows = sweep(args.config, args.data, args.seed or [7], args.folds, args.candidate or list(CANDIDATES))
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
