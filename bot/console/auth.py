@@ -33,6 +33,7 @@ __all__ = [
     "check_password_rules",
     "csrf_token",
     "hash_password",
+    "needs_rehash",
     "session_secret",
     "sign_in",
     "verify_password",
@@ -75,6 +76,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password[:MAX_PASSWORD]) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than today's: the sign-in replaces
+    it while the password is at hand, so stronger settings reach every account over time."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
 
 
 def session_secret(settings: Settings) -> str:

@@ -14,11 +14,20 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.console.api import canned_values, char_limit, read_fields
-from bot.console.auth import ADMIN, READ, WORK, csrf_token, hash_password, sign_in, verify_password
+from bot.console.auth import (
+    ADMIN,
+    READ,
+    WORK,
+    csrf_token,
+    hash_password,
+    needs_rehash,
+    sign_in,
+    verify_password,
+)
 from bot.console.context import SECURITY_HEADERS, Console, fill_placeholders, flash
 from bot.errors import NotFound
 from bot.handoff import REASONS
-from bot.store.accounts import ROLES, Account, InvalidAccount
+from bot.store.accounts import ROLES, Account, AccountRepository, InvalidAccount
 from bot.store.casework import InvalidInput
 
 __all__ = ["page_routes"]
@@ -69,6 +78,8 @@ def page_routes(console: Console) -> list[BaseRoute]:
             error = "Wrong username or password."
             return console.render(request, "login.html", {"next": target, "error": error}, 401)
         console.throttle.succeeded(username)
+        if needs_rehash(found[1]):
+            _rehash(accounts, found[0], password)
         sign_in(request, found[0])
         accounts.record_login(found[0].id)
         logger.info("%s signed in", found[0].username)
@@ -234,6 +245,16 @@ def page_routes(console: Console) -> list[BaseRoute]:
         Route("/console/admin/canned", save_canned, methods=["POST"]),
         Route("/console/admin/canned/{reply_id:int}", save_canned, methods=["POST"]),
     ]
+
+
+def _rehash(accounts: AccountRepository, account: Account, password: str) -> None:
+    """Stores the password again with today's hash parameters; a failure only costs the upgrade."""
+    try:
+        accounts.update(account.id, password_hash=hash_password(password))
+    except ValueError as exc:
+        logger.warning("kept the old password hash of %s: %s", account.username, exc)
+    else:
+        logger.info("password hash of %s upgraded to the current parameters", account.username)
 
 
 def _admin_answer(request: Request, page: str, message: str, status: int = 200) -> Response:
