@@ -291,3 +291,42 @@ def test_an_agent_relabels_a_message_for_the_trainers_but_cannot_review(
     row.get_by_role("link").click()
     expect(tara.get_by_role("button", name="Confirm complaint/billing")).to_be_visible()
     expect(tara.get_by_text("An agent relabelled it as complaint/billing.")).to_be_visible()
+
+
+def test_an_agent_cancels_a_follow_up_and_reads_the_metrics(
+    browser: Browser, live: tuple[str, Service]
+) -> None:
+    base, service = live
+    complaint = _customer_says(base, user="erin", display_name="Erin", text=COMPLAINT, public=True)
+    assert complaint["handoff_id"]
+
+    ana = browser.new_context().new_page()
+    _sign_in(ana, base, "ana")
+    ana.goto(f"{base}/console/handoffs/{complaint['handoff_id']}")
+    # The service's own scheduler plans the public follow-up within a few seconds (it is due
+    # hours later); the panel shows it with the case's live updates, without a reload.
+    panel = ana.locator("#followups")
+    expect(panel.locator("li.followup-scheduled")).to_have_count(1, timeout=20_000)
+    expect(panel).to_contain_text("still here to help")
+    [followup] = service.followups.store.for_case(complaint["case_id"])
+
+    panel.get_by_role("button", name=f"Cancel follow-up {followup.id}").click()
+    expect(ana.locator(".flash")).to_have_text("Follow-up cancelled: it will not be sent.")
+    expect(panel.locator("li.followup-cancelled")).to_contain_text("cancelled by ana")
+    expect(panel.get_by_role("button", name=f"Cancel follow-up {followup.id}")).to_have_count(0)
+    assert service.followups.store.get(followup.id).status == "cancelled"
+
+    ana.get_by_role("link", name="Metrics").click()
+    expect(ana).to_have_url(f"{base}/console/metrics")
+    expect(
+        ana.get_by_role("img", name="Time to first acknowledgement per platform, seconds (p50, p90)")
+    ).to_be_visible()
+    expect(ana.get_by_role("img", name="Customer messages by intent")).to_be_visible()
+    expect(ana.locator("table.plain")).to_contain_text("web")
+    ana.get_by_label("Window", exact=True).select_option("168")
+    ana.get_by_label("per", exact=True).select_option("day")
+    ana.get_by_role("button", name="Show").click()
+    expect(ana).to_have_url(f"{base}/console/metrics?hours=168&bucket=day")
+    expect(ana.locator("section.chart svg").first).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    ana.screenshot(path=str(ARTIFACTS / "metrics.png"), full_page=True)
