@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -20,10 +21,11 @@ from bot.sla import SlaClock, sla_clock
 from bot.store.accounts import AccountRepository
 from bot.store.casework import CaseworkRepository
 
-__all__ = ["Console", "fill_placeholders", "human_duration"]
+__all__ = ["Console", "fill_placeholders", "human_duration", "time_tag"]
 
 _HERE = Path(__file__).resolve().parent
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_TIME_STYLES = {"datetime": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S", "time": "%H:%M"}
 SECURITY_HEADERS = {
     # Everything the console loads is its own: no inline scripts, no frames, no other origins.
     "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
@@ -49,9 +51,30 @@ def human_duration(seconds: float) -> str:
     return f"{sign}{days} d {hours % 24} h"
 
 
+def time_tag(value: datetime | None, style: str = "datetime") -> Markup:
+    """A `<time>` element that `console.js` rewrites in the reader's own time zone and locale.
+
+    The server cannot know where the agent sits; it writes UTC, marked as such, which is also
+    what a page read without JavaScript shows. `style` is "datetime", "seconds" or "time".
+    """
+    if value is None:
+        return Markup("")
+    if style not in _TIME_STYLES:
+        raise ValueError(f"unknown time style {style!r}")
+    at = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return Markup('<time datetime="{}" data-style="{}">{} UTC</time>').format(
+        at.isoformat(), style, at.strftime(_TIME_STYLES[style])
+    )
+
+
 def fill_placeholders(text: str, values: dict[str, str]) -> str:
     """Fills `{name}`-style placeholders; unknown ones stay visible for the agent to fix."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _utc_iso(value: datetime) -> str:
+    """For `data-title-at`: the attribute `console.js` turns into a local time in a tooltip."""
+    return value.astimezone(timezone.utc).isoformat()
 
 
 @dataclass
@@ -70,6 +93,8 @@ class Console:
         accounts = AccountRepository(engine)
         templates = Jinja2Templates(directory=str(_HERE / "templates"))
         templates.env.filters["duration"] = human_duration
+        templates.env.filters["time_tag"] = time_tag
+        templates.env.filters["utc_iso"] = _utc_iso
         templates.env.globals["brand"] = service.settings.brand_name
         return cls(
             service=service,

@@ -53,6 +53,34 @@ function setUpReply(form) {
   update();
 }
 
+// Times arrive in UTC (the server cannot know where the reader sits) and are shown here in the
+// reader's own time zone and locale; the tooltip gives the full date with the zone's name.
+const TIME_STYLES = {
+  datetime: { dateStyle: "medium", timeStyle: "short" },
+  seconds: { dateStyle: "medium", timeStyle: "medium" },
+  time: { timeStyle: "short" },
+};
+const FULL_TIME = { dateStyle: "full", timeStyle: "long" };
+
+function formatTime(at, options) {
+  return new Intl.DateTimeFormat(undefined, options).format(at);
+}
+
+function localiseTimes(root) {
+  for (const element of root.querySelectorAll("time[datetime]")) {
+    const at = new Date(element.dateTime);
+    if (Number.isNaN(at.getTime())) continue;
+    element.textContent = formatTime(at, TIME_STYLES[element.dataset.style] || TIME_STYLES.datetime);
+    element.title = formatTime(at, FULL_TIME);
+  }
+  for (const element of root.querySelectorAll("[data-title-at]")) {
+    const at = new Date(element.dataset.titleAt);
+    if (Number.isNaN(at.getTime())) continue;
+    const prefix = element.dataset.titlePrefix ? `${element.dataset.titlePrefix} ` : "";
+    element.title = prefix + formatTime(at, TIME_STYLES.datetime);
+  }
+}
+
 async function poll(url, apply) {
   try {
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html, application/json" } });
@@ -68,6 +96,7 @@ function replaceIfChanged(element, html) {
   if (element.contains(document.activeElement) && document.activeElement !== document.body) return;
   element.innerHTML = html;
   element.dataset.html = html;
+  localiseTimes(element);
 }
 
 function startQueue(table) {
@@ -88,6 +117,7 @@ function startCase(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  localiseTimes(document);
   const reply = document.querySelector("form.reply");
   if (reply) setUpReply(reply);
   const queue = document.querySelector("table.queue[data-live]");

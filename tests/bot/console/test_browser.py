@@ -4,13 +4,16 @@ case, against the real service on a local port with the real model."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -291,6 +294,38 @@ def test_an_agent_relabels_a_message_for_the_trainers_but_cannot_review(
     row.get_by_role("link").click()
     expect(tara.get_by_role("button", name="Confirm complaint/billing")).to_be_visible()
     expect(tara.get_by_text("An agent relabelled it as complaint/billing.")).to_be_visible()
+
+
+def test_times_show_in_the_agents_own_time_zone(browser: Browser, live: tuple[str, Service]) -> None:
+    base, _ = live
+    complaint = _customer_says(
+        base, user="hana", display_name="Hana", text="my order never arrived and nobody answers"
+    )
+    assert complaint["handoff_id"]
+
+    # India is UTC+05:30: no local clock reading there can pass for a UTC one.
+    ana = browser.new_context(timezone_id="Asia/Kolkata", locale="en-GB").new_page()
+    _sign_in(ana, base, "ana")
+    ana.goto(f"{base}/console/handoffs/{complaint['handoff_id']}")
+    times = ana.locator("#timeline time")
+
+    def shown_locally(index: int) -> None:
+        element = times.nth(index)
+        at = datetime.fromisoformat(str(element.get_attribute("datetime")))
+        local = at.astimezone(ZoneInfo("Asia/Kolkata"))
+        expect(element).to_contain_text(local.strftime("%H:%M:%S"))
+        expect(element).to_contain_text(f"{local.day} {local:%b} {local.year}")
+        expect(element).not_to_contain_text("UTC")
+        expect(element).to_have_attribute("title", re.compile(local.strftime("%A")))
+
+    expect(times).to_have_count(2)  # the complaint and the bot's acknowledgement
+    shown_locally(0)
+    # A message that arrives with the live update is shown in local time too.
+    _customer_says(base, user="hana", display_name="Hana", text="order 5512093, still nothing")
+    expect(times).to_have_count(3)
+    shown_locally(2)
+    ana.locator(".case-side").get_by_text("handed off by the bot").scroll_into_view_if_needed()
+    expect(ana.locator("ol.events time").first).not_to_contain_text("UTC")
 
 
 def test_an_agent_cancels_a_follow_up_and_reads_the_metrics(
