@@ -1,8 +1,9 @@
 """Who is signed in, and what they may do: passwords, sessions, CSRF tokens and role guards.
 
 Sessions are Starlette's signed cookies (HttpOnly, SameSite=Lax, Secure behind https). They carry
-only the account id and a CSRF token; the account is read again on every request, so disabling
-an account or changing its role takes effect at once on every instance.
+only the account id, its session version and a CSRF token; the account is read again on every
+request, so disabling an account or changing its role takes effect at once on every instance,
+and a new password signs out the sessions that were signed in with the old one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "check_password_rules",
     "csrf_token",
     "hash_password",
+    "keep_signed_in",
     "needs_rehash",
     "session_secret",
     "sign_in",
@@ -49,6 +51,7 @@ ADMIN = ("admin",)
 
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
+SESSION_VERSION = "sv"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 MIN_PASSWORD = 8
@@ -137,7 +140,14 @@ def sign_in(request: Request, account: Account) -> None:
     """A fresh session for the account: nothing from before signing in survives (no fixation)."""
     request.session.clear()
     request.session[SESSION_USER] = account.id
+    request.session[SESSION_VERSION] = account.session_version
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def keep_signed_in(request: Request, account: Account) -> None:
+    """After changing one's own password: this session carries on, the account's others end."""
+    if request.session.get(SESSION_USER) == account.id:
+        request.session[SESSION_VERSION] = account.session_version
 
 
 def wants_json(request: Request) -> bool:
@@ -160,7 +170,12 @@ class Guard:
         if not isinstance(user_id, int):
             return None
         account = self.accounts.get(user_id)
-        return account if account is not None and account.active else None
+        if account is None or not account.active:
+            return None
+        # Cookies from before session versions existed carry none; they count as version 0.
+        if request.session.get(SESSION_VERSION, 0) != account.session_version:
+            return None
+        return account
 
     def __call__(self, roles: tuple[str, ...]) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:

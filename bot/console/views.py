@@ -20,6 +20,7 @@ from bot.console.auth import (
     WORK,
     csrf_token,
     hash_password,
+    keep_signed_in,
     needs_rehash,
     sign_in,
     verify_password,
@@ -201,6 +202,7 @@ def page_routes(console: Console) -> list[BaseRoute]:
             return _admin_answer(request, "/console/admin/users", f"not found: {exc}", 404)
         except (InvalidAccount, ValueError) as exc:
             return _admin_answer(request, "/console/admin/users", str(exc), 422)
+        keep_signed_in(request, account)
         return _admin_answer(request, "/console/admin/users", f"Saved {account.username}.")
 
     @guard(ADMIN)
@@ -250,7 +252,7 @@ def page_routes(console: Console) -> list[BaseRoute]:
 def _rehash(accounts: AccountRepository, account: Account, password: str) -> None:
     """Stores the password again with today's hash parameters; a failure only costs the upgrade."""
     try:
-        accounts.update(account.id, password_hash=hash_password(password))
+        accounts.rehash(account.id, hash_password(password))
     except ValueError as exc:
         logger.warning("kept the old password hash of %s: %s", account.username, exc)
     else:

@@ -45,6 +45,8 @@ class Account:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    session_version: int = 0
+    """Sessions carry the version they were signed in with; an older one is signed out."""
 
 
 def normalise_username(username: str) -> str:
@@ -67,6 +69,7 @@ def _account(row: User) -> Account:
         active=row.active,
         created_at=row.created_at,
         last_login_at=row.last_login_at,
+        session_version=row.session_version,
     )
 
 
@@ -139,6 +142,9 @@ class AccountRepository:
         active: bool | None = None,
         password_hash: str | None = None,
     ) -> Account:
+        """Changes an account. A new password or disabling the account signs out every session
+        signed in before (the session version goes up); a role change needs no such thing,
+        because the role is read again on every request."""
         values: dict[str, object] = {}
         if role is not None:
             values["role"] = _check_role(role)
@@ -148,6 +154,8 @@ class AccountRepository:
             values["active"] = active
         if password_hash is not None:
             values["password_hash"] = password_hash
+        if password_hash is not None or active is False:
+            values["session_version"] = User.session_version + 1
         with self._sessions() as session, session.begin():
             if values:
                 session.execute(update(User).where(User.id == user_id).values(**values))
@@ -155,6 +163,11 @@ class AccountRepository:
             if row is None:
                 raise NotFound(f"user {user_id}")
             return _account(row)
+
+    def rehash(self, user_id: int, password_hash: str) -> None:
+        """Replaces the hash of the same password (stronger parameters): sessions stay signed in."""
+        with self._sessions() as session, session.begin():
+            session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
     def record_login(self, user_id: int, at: datetime | None = None) -> None:
         with self._sessions() as session, session.begin():

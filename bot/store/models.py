@@ -206,6 +206,9 @@ class User(Base):
     active = Column(Boolean, nullable=False, default=True, server_default=text("true"))
     created_at = Column(UTCDateTime(), nullable=False)
     last_login_at = Column(UTCDateTime())
+    session_version = Column(Integer, nullable=False, default=0, server_default=text("0"))
+    """Kept in each session cookie; bumped by a password change or by disabling the account,
+    so that the sessions signed in before stop working on every instance."""
 
 
 class CaseNote(Base):

@@ -43,12 +43,12 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-async def signed_in_client(app: Starlette, username: str) -> httpx.AsyncClient:
+async def signed_in_client(app: Starlette, username: str, password: str = PASSWORD) -> httpx.AsyncClient:
     """A client signed in as `username` that sends the CSRF header on every request."""
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://firstline.test")
     token = csrf_from((await http.get("/console/login")).text)
     response = await http.post(
-        "/console/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+        "/console/login", data={"username": username, "password": password, "csrf_token": token}
     )
     assert response.status_code == 303, response.text
     http.headers["X-CSRF-Token"] = csrf_from((await http.get("/console/")).text)

@@ -1,5 +1,5 @@
 """Passwords: argon2 hashes that verify, refuse, and are upgraded at sign-in when the parameters
-they were made with are not today's."""
+they were made with are not today's; a new password or a disabled account ends other sessions."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 
 from bot.console.auth import hash_password, needs_rehash, verify_password
 from bot.service import Service
-from bot.store.accounts import AccountRepository
-from tests.bot.console.conftest import PASSWORD, csrf_from
+from bot.store.accounts import Account, AccountRepository
+from tests.bot.console.conftest import PASSWORD, SignIn, csrf_from, signed_in_client
 
 WEAK = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 """Cheaper parameters than the console's, as an older release might have used."""
@@ -59,3 +59,60 @@ async def test_signing_in_upgrades_an_old_hash(app: Starlette, service: Service)
     new_hash = found[1]
     assert new_hash != old_hash and not needs_rehash(new_hash)
     assert verify_password(new_hash, PASSWORD)
+
+
+async def _signed_in(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/console/api/me")).status_code == 200
+
+
+async def test_a_new_password_signs_out_the_accounts_other_sessions(
+    app: Starlette, sign_in: SignIn, accounts: dict[str, Account]
+) -> None:
+    ana_desk, ana_phone, ben = await sign_in("ana"), await sign_in("ana"), await sign_in("ben")
+    admin = await sign_in("ada")
+    assert all([await _signed_in(c) for c in (ana_desk, ana_phone, ben)])
+
+    changed = await admin.post(
+        f"/console/admin/users/{accounts['agent'].id}", data={"password": "a new password"}
+    )
+    assert changed.status_code == 303
+    assert not await _signed_in(ana_desk) and not await _signed_in(ana_phone)
+    page = await ana_desk.get("/console/")
+    assert page.status_code == 303 and page.headers["location"] == "/console/login?next=/console/"
+    assert await _signed_in(ben) and await _signed_in(admin)
+
+    # The new password signs in again; a role change afterwards signs nobody out.
+    fresh = await signed_in_client(app, "ana", "a new password")
+    try:
+        assert await _signed_in(fresh)
+        await admin.post(f"/console/admin/users/{accounts['agent'].id}", data={"role": "trainer"})
+        assert (await fresh.get("/console/api/me")).json()["role"] == "trainer"
+    finally:
+        await fresh.aclose()
+
+
+async def test_disabling_signs_out_for_good_and_an_admin_keeps_their_own_session(
+    sign_in: SignIn, accounts: dict[str, Account]
+) -> None:
+    ben, admin, admin_elsewhere = await sign_in("ben"), await sign_in("ada"), await sign_in("ada")
+    user = f"/console/admin/users/{accounts['agent2'].id}"
+    assert (await admin.post(user, data={"active": "false"})).status_code == 303
+    assert not await _signed_in(ben)
+    assert (await admin.post(user, data={"active": "true"})).status_code == 303
+    assert not await _signed_in(ben)  # enabling again does not revive the old session
+
+    mine = f"/console/admin/users/{accounts['admin'].id}"
+    assert (await admin.post(mine, data={"password": "my new password"})).status_code == 303
+    assert await _signed_in(admin)
+    assert not await _signed_in(admin_elsewhere)
+
+
+async def test_an_upgraded_hash_signs_nobody_out(app: Starlette, service: Service) -> None:
+    AccountRepository(service.repository.engine).create("olga", WEAK.hash(PASSWORD), "agent", "Olga")
+    first = await signed_in_client(app, "olga")  # upgrades the hash
+    second = await signed_in_client(app, "olga")
+    try:
+        assert await _signed_in(first) and await _signed_in(second)
+    finally:
+        await first.aclose()
+        await second.aclose()

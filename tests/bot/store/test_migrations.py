@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from bot.store import Repository
+from bot.store import Repository, create_store_engine
+from bot.store.database import alembic_config
 from bot.store.models import Base
 
 
@@ -31,3 +36,36 @@ def test_one_open_handoff_per_case_survives_the_migrations(repository: Repositor
                 text("SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_handoffs_open_case'")
             ).scalar_one()
     assert "WHERE" in sql.upper() and "open" in sql
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_session_versions_arrive_on_existing_accounts_and_leave_again(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'store.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    engine = create_store_engine(url)
+    config = alembic_config(url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005")
+            connection.execute(
+                text(
+                    "INSERT INTO users (username, password_hash, role, display_name, active, created_at)"
+                    " VALUES ('ana', 'hash', 'agent', 'Ana', true, CURRENT_TIMESTAMP)"
+                )
+            )
+            command.upgrade(config, "head")
+            assert connection.execute(text("SELECT session_version FROM users")).scalar_one() == 0
+            command.downgrade(config, "0005")
+            columns = {c["name"] for c in inspect(connection).get_columns("users")}
+            assert "session_version" not in columns
+            assert connection.execute(text("SELECT username FROM users")).scalar_one() == "ana"
+            command.upgrade(config, "head")
+        test_one_open_handoff_per_case_survives_the_migrations(Repository(engine))
+    finally:
+        engine.dispose()
