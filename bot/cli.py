@@ -85,6 +85,12 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _say_once(service: Any, message: Any) -> Any:
+    outcome = await service.gateway.receive(message)
+    await service.rasa.flush()  # Rasa's tracker is written after the reply; wait for it here
+    return outcome
+
+
 def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
     from bot.errors import InvalidMessage
     from bot.messages import Customer, InboundMessage
@@ -104,7 +110,7 @@ def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
         text=args.text,
     )
     try:
-        outcome = asyncio.run(service.gateway.receive(message))
+        outcome = asyncio.run(_say_once(service, message))
     except InvalidMessage as exc:
         _progress(f"refused: {exc}")
         return 2

@@ -25,6 +25,7 @@ from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
+from bot.tracker_store import WriteBehindTrackerStore
 from bot.triage import FALLBACK_INTENT
 
 __all__ = ["InProcessActions", "RasaRuntime"]
@@ -163,7 +164,10 @@ class RasaRuntime:
         )
         if agent.domain is None or agent.processor is None:
             raise RuntimeError(f"{model_path} holds no usable model")
-        agent.tracker_store = tracker_store_for(settings.rasa_tracker_url, agent.domain)
+        store = tracker_store_for(settings.rasa_tracker_url, agent.domain)
+        if not isinstance(store, InMemoryTrackerStore):
+            store = WriteBehindTrackerStore(store)
+        agent.tracker_store = store
         agent.processor.tracker_store = agent.tracker_store
         return cls(agent)
 
@@ -171,6 +175,12 @@ class RasaRuntime:
     def domain(self) -> Domain:
         assert self.agent.domain is not None
         return self.agent.domain
+
+    async def flush(self) -> None:
+        """Waits for Rasa's tracker writes that follow the replies (see `bot.tracker_store`)."""
+        store = self.agent.tracker_store
+        if isinstance(store, WriteBehindTrackerStore):
+            await store.flush()
 
     async def parse(self, text: str) -> dict[str, Any]:
         """NLU only: intent, ranking, entities and response-selector results for `text`.

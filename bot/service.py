@@ -102,6 +102,7 @@ class Service:
     async def stop(self) -> None:
         await self.followups.stop()
         await self.outbox.stop()
+        await self.rasa.flush()
         for adapter in self.adapters.values():
             await adapter.stop()
         self.repository.engine.dispose()
