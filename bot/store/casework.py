@@ -239,7 +239,9 @@ class CaseworkRepository:
                 session.execute(
                     select(MessageRow)
                     .where(MessageRow.case_id == case.id)
-                    .order_by(MessageRow.created_at, MessageRow.id)
+                    # Store order, not timestamps: platforms stamp whole seconds (Telegram), and
+                    # a reply is always stored after the message it answers.
+                    .order_by(MessageRow.id)
                 ).scalars()
             )
             assignee = session.get(User, handoff.assignee_id) if handoff.assignee_id else None

@@ -597,7 +597,9 @@ class Repository:
             messages = session.execute(
                 select(MessageRow)
                 .where(MessageRow.case_id == case.id)
-                .order_by(MessageRow.created_at, MessageRow.id)
+                # Store order, not timestamps: platforms stamp whole seconds (Telegram), and a
+                # reply is always stored after the message it answers.
+                .order_by(MessageRow.id)
             ).scalars()
             return build_packet(
                 handoff=handoff,
