@@ -22,7 +22,7 @@ from bot.delivery import Delivery, reply_to
 from bot.errors import InvalidMessage
 from bot.handoff import priority
 from bot.messages import InboundMessage
-from bot.rasa_runtime import RasaRuntime
+from bot.rasa_runtime import RasaRuntime, first_text
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
 from bot.store.repository import NewHandoff, PendingTurn, Recorded, Repository
@@ -55,7 +55,7 @@ class Gateway:
         self.adapters = dict(adapters)
         self.delivery = delivery
         self.rules: list[RoutingRule] = [
-            HumanOwnsCase(repository),
+            HumanOwnsCase(repository, delivery, first_text(rasa.domain, "utter_private_chat_joined")),
             AskRasa(rasa, repository, delivery, self.adapters),
         ]
         self.review_inbox = ReviewInbox(repository.engine)

@@ -28,7 +28,7 @@ from bot.settings import Settings
 from bot.tracker_store import WriteBehindTrackerStore
 from bot.triage import FALLBACK_INTENT
 
-__all__ = ["InProcessActions", "RasaRuntime"]
+__all__ = ["InProcessActions", "RasaRuntime", "first_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,15 @@ def lock_store_for(url: str) -> LockStore:
         password=parsed.password,
         key_prefix="firstline",
     )
+
+
+def first_text(domain: Domain, response: str) -> str | None:
+    """The first text variant of a domain response, for wording the service sends itself."""
+    for variant in domain.responses.get(response) or []:
+        text = variant.get("text")
+        if text:
+            return str(text)
+    return None
 
 
 def disarm_intent_syntax(text: str) -> str:

@@ -66,26 +66,38 @@ class RoutingRule(Protocol):
 
 
 class HumanOwnsCase:
-    """While a handoff is open the bot is silent; the message is already part of the case."""
+    """While a handoff is open the bot is silent; the message is already part of the case.
 
-    def __init__(self, repository: Repository) -> None:
+    One exception: a customer who just followed the invitation into a private chat would
+    otherwise meet silence there, so they are told, once per arrival, that a person has their
+    case (`joined_note`, the domain's `utter_private_chat_joined`).
+    """
+
+    def __init__(self, repository: Repository, delivery: Delivery, joined_note: str | None = None) -> None:
         self.repository = repository
+        self.delivery = delivery
+        self.joined_note = joined_note
 
     def matches(self, routed: Routed) -> bool:
         return routed.open_handoff_id is not None
 
     async def handle(self, routed: Routed) -> Outcome:
-        self.repository.finish_turn(
+        message = routed.message
+        arrived = bool(message.join_token) and not message.public and self.joined_note
+        _, queued = self.repository.finish_turn(
             routed.recorded.message_id,
             routed.recorded.case_id,
             "attached",
+            [reply_to(message, self.joined_note)] if arrived and self.joined_note else [],
             understanding=routed.triage.to_dict(),
         )
+        replies = await self.delivery.deliver(queued)
         return Outcome(
             status="attached",
             message_id=routed.recorded.message_id,
             case_id=routed.recorded.case_id,
             triage=routed.triage,
+            replies=tuple(replies),
             handoff_id=routed.open_handoff_id,
         )
 
