@@ -52,6 +52,29 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    """The way back in for a locked-out admin: whoever can run commands on the server already
+    has the store, so this gives nothing away. Every session of the account is signed out."""
+    from bot.console.auth import hash_password
+    from bot.store.accounts import InvalidAccount
+
+    accounts = _accounts(settings)
+    found = accounts.credentials(args.username)
+    if found is None:
+        print(f"[firstline] refused: no account {args.username!r}", file=sys.stderr)
+        return 2
+    try:
+        account = accounts.update(found[0].id, password_hash=hash_password(_read_password(args)), active=True)
+    except (InvalidAccount, ValueError) as exc:
+        print(f"[firstline] refused: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"[firstline] new password set for {account.username}; its other sessions are signed out",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
     rows = [
         {
@@ -69,7 +92,7 @@ def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_user_commands(commands: Any) -> None:
-    """Adds `users create` and `users list` to the `firstline` parser's subcommands."""
+    """Adds `users create`, `users list` and `users set-password` to the `firstline` parser's subcommands."""
     from bot.store.accounts import ROLES
 
     users = commands.add_parser("users", help="console accounts (agents, trainers, admins)")
@@ -83,3 +106,12 @@ def add_user_commands(commands: Any) -> None:
     )
     create.set_defaults(handler=cmd_users_create)
     user_commands.add_parser("list", help="list accounts as JSON").set_defaults(handler=cmd_users_list)
+    reset = user_commands.add_parser(
+        "set-password",
+        help="set a new password (and re-enable the account): the way back for a locked-out admin",
+    )
+    reset.add_argument("--username", required=True)
+    reset.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input, not a prompt"
+    )
+    reset.set_defaults(handler=cmd_users_set_password)

@@ -58,3 +58,27 @@ def test_refused_accounts_are_not_stored(
     assert "refused" in capsys.readouterr().err
     assert main(["users", "list"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_a_locked_out_admin_gets_back_in_from_the_terminal(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("the first long password\n"))
+    assert main(["users", "create", "--username", "ada", "--role", "admin", "--password-stdin"]) == 0
+    engine = create_store_engine(Settings(_env_file=None, data_dir=data_dir).store_url)
+    accounts = AccountRepository(engine)
+    account, _ = accounts.credentials("ada") or (None, "")
+    assert account is not None
+    accounts.update(account.id, active=False)
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a brand new long password\n"))
+    assert main(["users", "set-password", "--username", "ada", "--password-stdin"]) == 0
+    account, stored = accounts.credentials("ada") or (None, "")
+    assert account is not None and account.active
+    assert verify_password(stored, "a brand new long password")
+    assert not verify_password(stored, "the first long password")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("whatever long password\n"))
+    assert main(["users", "set-password", "--username", "nobody", "--password-stdin"]) == 2
+    assert "no account" in capsys.readouterr().err
+    engine.dispose()
