@@ -15,13 +15,14 @@ HELDOUT = PROJECT_ROOT / "tests" / "data" / "nlu_heldout.yml"
 TRAINING = PROJECT_ROOT / "data" / "nlu"
 
 # The product's targets (issue 2) are macro-F1 >= 0.90 and complaint recall >= 0.95. Measured
-# honestly, on a held-out set nobody tuned the training data against, the model is at 0.880 and
-# 0.907 today (README, "Measured"). Until the data reaches the targets, this test guards against
-# regressions with a floor just below today's figures; raise it as the model improves.
+# honestly, on a held-out set nobody tuned the training data or the pipeline against (choices are
+# made by cross-validation on data/nlu, bench/nlu_cv.py), the model is at 0.895 and 0.953 today
+# (README, "Measured"). The floor sits just below, about one held-out example of slack; raise it
+# as the model improves.
 TARGET_MACRO_F1 = 0.90
 TARGET_COMPLAINT_RECALL = 0.95
-MIN_MACRO_F1 = 0.86
-MIN_COMPLAINT_RECALL = 0.88
+MIN_MACRO_F1 = 0.88
+MIN_COMPLAINT_RECALL = 0.93
 
 
 def _squash(text: str) -> str:
