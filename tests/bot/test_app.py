@@ -68,10 +68,14 @@ async def test_private_chat_through_the_invitation_joins_the_case(client: httpx.
     private = await _say(client, "here's my order number 4839201", public=False, join=token)
 
     assert private["status"] == "attached"
-    assert private["replies"] == []
+    # The person who has the case answers; the bot only says so, instead of leaving silence.
+    assert [r["text"] for r in private["replies"]] == [
+        "Thanks for coming over here. A colleague already has your case and will continue with you in "
+        "this chat."
+    ]
     assert private["case_id"] == public["case_id"]
     handoff = (await client.get(f"/api/handoffs/{public['handoff_id']}")).json()
-    assert [m["where"] for m in handoff["messages"]] == ["public", "public", "private"]
+    assert [m["where"] for m in handoff["messages"]] == ["public", "public", "private", "private"]
 
 
 async def test_public_complaint_with_personal_data_is_not_repeated(client: httpx.AsyncClient) -> None:

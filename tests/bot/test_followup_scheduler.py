@@ -126,7 +126,8 @@ async def test_a_resolved_case_gets_a_check_back_where_the_customer_wrote(servic
     rows = _followups(service, case_id)
     assert rows[CHECKBACK].status == "sent"
     assert STILL_HERE not in rows  # the customer came to the private chat before it was planned
-    [checkback] = _bot_texts(service, public=False)
+    # In the private chat: the note that a colleague has the case, then the check-back.
+    [_joined, checkback] = _bot_texts(service, public=False)
     expected = compose(
         CHECKBACK,
         service.followups.phrases,

@@ -151,7 +151,8 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     expect(timeline).to_contain_text(COMPLAINT)
     expect(timeline).to_contain_text("understood complaint")
     expect(timeline).to_contain_text("order 4839201, still nothing")
-    expect(timeline.locator(".author-bot")).to_have_count(1)  # what the bot already said
+    # What the bot already said: the public acknowledgement, and the note in the private chat.
+    expect(timeline.locator(".author-bot")).to_have_count(2)
     expect(ana.locator(".why")).to_contain_text("A complaint")
     expect(ana.locator(".case-side")).to_contain_text("5,400 followers")
     ARTIFACTS.mkdir(exist_ok=True)
