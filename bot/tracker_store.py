@@ -55,7 +55,9 @@ class WriteBehindTrackerStore(TrackerStore):
             if tracker is None:
                 return  # an earlier writer already saved the newest state
             try:
-                await self.inner.save(tracker)
+                # Rasa's SQL store does blocking I/O inside `async def save`; run it on a worker
+                # thread with a loop of its own, so the service's loop goes on answering.
+                await asyncio.to_thread(asyncio.run, self.inner.save(tracker))
             except Exception:
                 # The reply has gone out and Firstline's own store has the messages; a lost
                 # tracker write costs Rasa's memory of earlier turns, not a customer's answer.
