@@ -272,24 +272,10 @@ class Repository:
                 inbound.intent = understanding.get("intent")
                 inbound.confidence = understanding.get("confidence")
                 inbound.understanding = understanding
-            queued = []
-            for reply in replies:
-                row = MessageRow(
-                    case_id=inbound.case_id,
-                    conversation_id=inbound.conversation_id,
-                    platform=inbound.platform,
-                    direction="out",
-                    author=author,
-                    in_reply_to_id=message_id,
-                    text=reply.text,
-                    created_at=now,
-                    status="sending",
-                    attempts=0,
-                    next_attempt_at=now + self.lease,
-                )
-                session.add(row)
-                session.flush()
-                queued.append(Queued(row.id, reply, 0, message_id))
+            queued = [
+                self._add_outbound(session, inbound.conversation, reply, author, message_id, now)
+                for reply in replies
+            ]
             return self._open_handoff_id(session, case_id), queued
 
     def unfinished_turns(self, limit: int = 20) -> list[PendingTurn]:
@@ -369,22 +355,34 @@ class Repository:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise NotFound(f"conversation {conversation_id}")
-            row = MessageRow(
-                case_id=conversation.case_id,
-                conversation_id=conversation_id,
-                platform=conversation.platform,
-                direction="out",
-                author=author,
-                in_reply_to_id=in_reply_to_id,
-                text=message.text,
-                created_at=now,
-                status="sending",
-                attempts=0,
-                next_attempt_at=now + self.lease,
-            )
-            session.add(row)
-            session.flush()
-            return Queued(row.id, message, 0, in_reply_to_id)
+            return self._add_outbound(session, conversation, message, author, in_reply_to_id, now)
+
+    def _add_outbound(
+        self,
+        session: Session,
+        conversation: Conversation,
+        message: OutboundMessage,
+        author: str,
+        in_reply_to_id: int | None,
+        now: datetime,
+    ) -> Queued:
+        """An outbox row held by this instance for its first attempt (until the lease runs out)."""
+        row = MessageRow(
+            case_id=conversation.case_id,
+            conversation_id=conversation.id,
+            platform=conversation.platform,
+            direction="out",
+            author=author,
+            in_reply_to_id=in_reply_to_id,
+            text=message.text,
+            created_at=now,
+            status="sending",
+            attempts=0,
+            next_attempt_at=now + self.lease,
+        )
+        session.add(row)
+        session.flush()
+        return Queued(row.id, message, 0, in_reply_to_id)
 
     def due_outbound(self, limit: int = 50) -> list[Queued]:
         """Claims outbox messages that are due: waiting for a retry, or held by an instance
