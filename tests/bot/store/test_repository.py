@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -252,3 +253,23 @@ def test_a_concurrent_insert_is_retried_not_mistaken_for_a_duplicate(
     assert recorded is not None
     assert calls == ["race-1", "race-1"]
     assert _count(repository, MessageRow) == 1
+
+
+def test_the_case_reads_in_the_order_firstline_got_it_not_by_platform_clocks(repository: Repository) -> None:
+    """Platforms stamp coarse times (Telegram: whole seconds) and polls arrive late, so a later
+    message can carry an earlier time than the reply before it."""
+    public = repository.record_inbound(_message("p1"))
+    assert public is not None
+    handoff_id = _handoff(repository, public.case_id, public.message_id)
+    repository.finish_turn(public.message_id, public.case_id, "handled", [_reply(public, "Sorry! DM us")])
+    late = dataclasses.replace(
+        _message("d1", public=False, text="order 4839201"),
+        received_at=utcnow() - timedelta(seconds=5),
+        join_token=repository.packet(handoff_id)["join_token"],
+    )
+    assert repository.record_inbound(late) is not None
+    assert [m["text"] for m in repository.packet(handoff_id)["messages"]] == [
+        "my order never arrived",
+        "Sorry! DM us",
+        "order 4839201",
+    ]
