@@ -21,9 +21,9 @@ from datetime import timedelta
 from bot.adapters.base import BaseAdapter
 from bot.errors import DeliveryFailed, PlatformUnavailable
 from bot.messages import InboundMessage, OutboundMessage, utcnow
-from bot.store.repository import Queued, Recorded, Repository
+from bot.store.repository import Queued, Repository
 
-__all__ = ["MAX_BACKOFF", "Delivery", "Reply", "backoff"]
+__all__ = ["MAX_BACKOFF", "Delivery", "Reply", "backoff", "reply_to"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +72,6 @@ class Delivery:
         self.adapters = adapters
         self.max_attempts = max_attempts
         self.first_backoff = first_backoff
-
-    async def reply(self, to: InboundMessage, recorded: Recorded, text: str, author: str = "bot") -> Reply:
-        """Answers a customer message where it was written."""
-        return await self.send(
-            reply_to(to, text),
-            conversation_id=recorded.conversation_id,
-            author=author,
-            in_reply_to_id=recorded.message_id,
-        )
 
     async def send(
         self, message: OutboundMessage, *, conversation_id: int, author: str, in_reply_to_id: int | None

@@ -142,7 +142,7 @@ class FollowupScheduler:
             logger.exception("follow-up %s could not be sent", followup.id)
             self.store.finish(followup.id, "failed", utcnow(), detail=f"{type(exc).__name__}: {exc}")
             return "failed"
-        if reply.status in {"dead", "failed"}:
+        if reply.status == "dead":
             self.store.finish(followup.id, "failed", utcnow(), message_id=reply.id, detail=reply.error)
             return "failed"
         # `pending` is in the outbox and will be retried: as far as the follow-up goes, it is sent.

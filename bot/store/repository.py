@@ -273,7 +273,16 @@ class Repository:
                 inbound.confidence = understanding.get("confidence")
                 inbound.understanding = understanding
             queued = [
-                self._add_outbound(session, inbound.conversation, reply, author, message_id, now)
+                self._add_outbound(
+                    session,
+                    inbound.case_id,
+                    inbound.conversation_id,
+                    inbound.platform,
+                    reply,
+                    author,
+                    message_id,
+                    now,
+                )
                 for reply in replies
             ]
             return self._open_handoff_id(session, case_id), queued
@@ -355,12 +364,23 @@ class Repository:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise NotFound(f"conversation {conversation_id}")
-            return self._add_outbound(session, conversation, message, author, in_reply_to_id, now)
+            return self._add_outbound(
+                session,
+                conversation.case_id,
+                conversation.id,
+                conversation.platform,
+                message,
+                author,
+                in_reply_to_id,
+                now,
+            )
 
     def _add_outbound(
         self,
         session: Session,
-        conversation: Conversation,
+        case_id: int,
+        conversation_id: int,
+        platform: str,
         message: OutboundMessage,
         author: str,
         in_reply_to_id: int | None,
@@ -368,9 +388,9 @@ class Repository:
     ) -> Queued:
         """An outbox row held by this instance for its first attempt (until the lease runs out)."""
         row = MessageRow(
-            case_id=conversation.case_id,
-            conversation_id=conversation.id,
-            platform=conversation.platform,
+            case_id=case_id,
+            conversation_id=conversation_id,
+            platform=platform,
             direction="out",
             author=author,
             in_reply_to_id=in_reply_to_id,
