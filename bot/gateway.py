@@ -160,9 +160,7 @@ class Gateway:
                 flags=("error",),
             )
         )
-        _, queued = self.repository.finish_turn(
-            recorded.message_id, recorded.case_id, "failed", [reply_to(message, APOLOGY)]
-        )
+        _, queued = self.repository.finish_turn(recorded, "failed", [reply_to(message, APOLOGY)])
         replies = await self.delivery.deliver(queued)
         return Outcome(
             status="failed",

@@ -85,8 +85,7 @@ class HumanOwnsCase:
         message = routed.message
         arrived = bool(message.join_token) and not message.public and self.joined_note
         _, queued = self.repository.finish_turn(
-            routed.recorded.message_id,
-            routed.recorded.case_id,
+            routed.recorded,
             "attached",
             [reply_to(message, self.joined_note)] if arrived and self.joined_note else [],
             understanding=routed.triage.to_dict(),
@@ -153,8 +152,7 @@ class AskRasa:
         )
         texts = [(m.get("text") or "").strip() for m in bot_messages]
         handoff_id, queued = self.repository.finish_turn(
-            recorded.message_id,
-            recorded.case_id,
+            recorded,
             "handled",
             [reply_to(message, t) for t in texts if t],
             understanding=routed.triage.to_dict(),

@@ -162,7 +162,7 @@ class Handoff(Base):
 
     id = Column(Integer, primary_key=True)
     case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
-    trigger_message_id = Column(ForeignKey("messages.id"), nullable=False)
+    trigger_message_id = Column(ForeignKey("messages.id"), nullable=False, index=True)
     status = Column(String(16), nullable=False)  # "open", "resolved" or "handed_back"
     reason = Column(String(32), nullable=False)
     intent = Column(String(64))

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +26,69 @@ from bot.store.models import Case, Conversation, Cursor, CustomerRow, Handoff, M
 __all__ = ["NewHandoff", "PendingTurn", "Queued", "Recorded", "Repository"]
 
 logger = logging.getLogger(__name__)
+
+# Statements on the acknowledgement's path, built once. SQLAlchemy then skips building the
+# expression and computing its cache key on every call, which on SQLite cost more than the
+# statement itself. Parameter names differ from column names where SQLAlchemy reserves those.
+_CUSTOMER = select(CustomerRow.id, CustomerRow.handle, CustomerRow.display_name, CustomerRow.audience).where(
+    CustomerRow.platform == bindparam("platform"),
+    CustomerRow.platform_user_id == bindparam("platform_user_id"),
+)
+_CONVERSATION = (
+    select(Conversation.id, Conversation.case_id, Case.join_token)
+    .join(Case, Case.id == Conversation.case_id)
+    .where(
+        Conversation.platform == bindparam("platform"),
+        Conversation.conversation_key == bindparam("conversation_key"),
+    )
+)
+_CASE_BY_TOKEN = select(Case.id, Case.join_token).where(Case.join_token == bindparam("join_token"))
+_CASE_WITH_OPEN_HANDOFF = (
+    select(Case.id, Case.join_token)
+    .join(Handoff, Handoff.case_id == Case.id)
+    .where(Case.customer_id == bindparam("customer_id"), Handoff.status == "open")
+    .order_by(Case.id.desc())
+    .limit(1)
+)
+_OPEN_HANDOFF_ID = select(Handoff.id).where(Handoff.case_id == bindparam("case_id"), Handoff.status == "open")
+_MESSAGE_CREATED_AT = select(MessageRow.created_at).where(MessageRow.id == bindparam("message_id"))
+_END_TURN = (
+    update(MessageRow)
+    .where(MessageRow.id == bindparam("message_id"))
+    .values(status=bindparam("new_status"), next_attempt_at=None)
+)
+_END_TURN_UNDERSTOOD = _END_TURN.values(
+    intent=bindparam("new_intent"),
+    confidence=bindparam("new_confidence"),
+    understanding=bindparam("new_understanding"),
+)
+_MARK_SENT = (
+    update(MessageRow)
+    .where(MessageRow.id == bindparam("message_id"))
+    .values(
+        status="sent",
+        sent_id=bindparam("new_sent_id"),
+        error=None,
+        next_attempt_at=None,
+        attempts=MessageRow.attempts + 1,
+    )
+)
+_STAMP_ACKNOWLEDGED = (
+    update(Handoff)
+    .where(
+        Handoff.trigger_message_id
+        == select(MessageRow.in_reply_to_id)
+        .where(MessageRow.id == bindparam("message_id"))
+        .scalar_subquery(),
+        Handoff.acknowledged_at.is_(None),
+    )
+    .values(acknowledged_at=bindparam("new_acknowledged_at"))
+)
+_INSERT_CUSTOMER = insert(CustomerRow)
+_INSERT_CASE = insert(Case)
+_INSERT_CONVERSATION = insert(Conversation)
+_INSERT_MESSAGE = insert(MessageRow)
+_INSERT_HANDOFF = insert(Handoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,109 +184,110 @@ class Repository:
             )
 
     def _record_inbound(self, message: InboundMessage) -> Recorded:
-        with self._session() as session, session.begin():
-            customer = self._upsert_customer(session, message.platform, message.customer)
-            conversation, new_case = self._conversation_for(session, message, customer)
-            row = MessageRow(
-                case_id=conversation.case_id,
-                conversation_id=conversation.id,
-                platform=message.platform,
-                direction="in",
-                author="customer",
-                external_id=message.platform_message_id,
-                text=message.text,
-                created_at=message.received_at,
-                status="received",
-                kind=message.kind,
-                attempts=1,
-                next_attempt_at=utcnow() + self.lease,
+        # Core statements rather than the ORM's unit of work: this runs before every
+        # acknowledgement, and on SQLite the ORM's bookkeeping costs more than the writes.
+        now = utcnow()
+        with self.engine.begin() as conn:
+            customer_id = self._upsert_customer(conn, message.platform, message.customer, now)
+            conversation_id, case_id, join_token, new_case = self._conversation_for(
+                conn, message, customer_id, now
             )
-            session.add(row)
-            session.flush()
+            message_id = conn.execute(
+                _INSERT_MESSAGE,
+                {
+                    "case_id": case_id,
+                    "conversation_id": conversation_id,
+                    "platform": message.platform,
+                    "direction": "in",
+                    "author": "customer",
+                    "external_id": message.platform_message_id,
+                    "text": message.text,
+                    "created_at": message.received_at,
+                    "status": "received",
+                    "kind": message.kind,
+                    "attempts": 1,
+                    "next_attempt_at": now + self.lease,
+                },
+            ).inserted_primary_key[0]
             return Recorded(
-                message_id=row.id,
-                conversation_id=conversation.id,
-                case_id=conversation.case_id,
-                join_token=conversation.case.join_token,
+                message_id=message_id,
+                conversation_id=conversation_id,
+                case_id=case_id,
+                join_token=join_token,
                 # A case created in this transaction cannot have a handoff yet.
-                open_handoff_id=None if new_case else self._open_handoff_id(session, conversation.case_id),
+                open_handoff_id=None if new_case else self._open_handoff_id(conn, case_id),
             )
-
-    def _upsert_customer(self, session: Session, platform: str, customer: Customer) -> CustomerRow:
-        row = session.execute(
-            select(CustomerRow).where(
-                CustomerRow.platform == platform,
-                CustomerRow.platform_user_id == customer.platform_user_id,
-            )
-        ).scalar_one_or_none()
-        if row is None:
-            row = CustomerRow(
-                platform=platform, platform_user_id=customer.platform_user_id, created_at=utcnow()
-            )
-            session.add(row)
-        # Profiles change (new display name, more followers): keep the latest the platform gave.
-        for field in ("handle", "display_name", "audience"):
-            value = getattr(customer, field)
-            if value is not None:
-                setattr(row, field, value)
-        session.flush()
-        return row
-
-    def _conversation_for(
-        self, session: Session, message: InboundMessage, customer: CustomerRow
-    ) -> tuple[Conversation, bool]:
-        """The message's conversation, and whether its case was created just now."""
-        conversation = session.execute(
-            select(Conversation).where(
-                Conversation.platform == message.platform,
-                Conversation.conversation_key == message.conversation_key,
-            )
-        ).scalar_one_or_none()
-        if conversation is not None:
-            return conversation, False
-        case = None
-        if message.join_token:
-            case = session.execute(
-                select(Case).where(Case.join_token == message.join_token)
-            ).scalar_one_or_none()
-        if case is None and not message.public:
-            # A private chat from someone whose public post is still being handled belongs to it.
-            case = (
-                session.execute(
-                    select(Case)
-                    .join(Handoff, Handoff.case_id == Case.id)
-                    .where(Case.customer_id == customer.id, Handoff.status == "open")
-                    .order_by(Case.id.desc())
-                )
-                .scalars()
-                .first()
-            )
-        new_case = case is None
-        if case is None:
-            case = Case(customer_id=customer.id, join_token=secrets.token_urlsafe(9), created_at=utcnow())
-            session.add(case)
-            session.flush()
-        conversation = Conversation(
-            case_id=case.id,
-            platform=message.platform,
-            conversation_key=message.conversation_key,
-            public=message.public,
-            url=message.url,
-            created_at=message.received_at,
-        )
-        session.add(conversation)
-        session.flush()
-        return conversation, new_case
-
-    def open_handoff_id(self, case_id: int) -> int | None:
-        with self._session() as session:
-            return self._open_handoff_id(session, case_id)
 
     @staticmethod
-    def _open_handoff_id(session: Session, case_id: int) -> int | None:
-        return session.execute(
-            select(Handoff.id).where(Handoff.case_id == case_id, Handoff.status == "open")
-        ).scalar_one_or_none()
+    def _upsert_customer(conn: Connection, platform: str, customer: Customer, now: datetime) -> int:
+        row = conn.execute(
+            _CUSTOMER, {"platform": platform, "platform_user_id": customer.platform_user_id}
+        ).first()
+        # Profiles change (new display name, more followers): keep the latest the platform gave.
+        profile = {
+            name: value
+            for name in ("handle", "display_name", "audience")
+            if (value := getattr(customer, name)) is not None
+        }
+        if row is None:
+            return conn.execute(
+                _INSERT_CUSTOMER,
+                {
+                    "platform": platform,
+                    "platform_user_id": customer.platform_user_id,
+                    "created_at": now,
+                    **profile,
+                },
+            ).inserted_primary_key[0]
+        if any(getattr(row, name) != value for name, value in profile.items()):
+            conn.execute(update(CustomerRow).where(CustomerRow.id == row.id).values(**profile))
+        return row.id
+
+    @staticmethod
+    def _conversation_for(
+        conn: Connection, message: InboundMessage, customer_id: int, now: datetime
+    ) -> tuple[int, int, str, bool]:
+        """The message's conversation id, its case id and join token, and whether the case was
+        created just now."""
+        found = conn.execute(
+            _CONVERSATION, {"platform": message.platform, "conversation_key": message.conversation_key}
+        ).first()
+        if found is not None:
+            return found.id, found.case_id, found.join_token, False
+        case = None
+        if message.join_token:
+            case = conn.execute(_CASE_BY_TOKEN, {"join_token": message.join_token}).first()
+        if case is None and not message.public:
+            # A private chat from someone whose public post is still being handled belongs to it.
+            case = conn.execute(_CASE_WITH_OPEN_HANDOFF, {"customer_id": customer_id}).first()
+        new_case = case is None
+        if case is None:
+            join_token = secrets.token_urlsafe(9)
+            case_id = conn.execute(
+                _INSERT_CASE, {"customer_id": customer_id, "join_token": join_token, "created_at": now}
+            ).inserted_primary_key[0]
+        else:
+            case_id, join_token = case.id, case.join_token
+        conversation_id = conn.execute(
+            _INSERT_CONVERSATION,
+            {
+                "case_id": case_id,
+                "platform": message.platform,
+                "conversation_key": message.conversation_key,
+                "public": message.public,
+                "url": message.url,
+                "created_at": message.received_at,
+            },
+        ).inserted_primary_key[0]
+        return conversation_id, case_id, join_token, new_case
+
+    def open_handoff_id(self, case_id: int) -> int | None:
+        with self.engine.connect() as conn:
+            return self._open_handoff_id(conn, case_id)
+
+    @staticmethod
+    def _open_handoff_id(session: Session | Connection, case_id: int) -> int | None:
+        return session.execute(_OPEN_HANDOFF_ID, {"case_id": case_id}).scalar_one_or_none()
 
     def record_understanding(
         self, message_id: int, case_id: int, understanding: dict[str, Any]
@@ -245,8 +309,7 @@ class Repository:
 
     def finish_turn(
         self,
-        message_id: int,
-        case_id: int,
+        recorded: Recorded,
         status: str,
         replies: Sequence[OutboundMessage] = (),
         author: str = "bot",
@@ -263,29 +326,31 @@ class Repository:
         and the queued replies.
         """
         now = utcnow()
-        with self._session() as session, session.begin():
-            inbound = session.get(MessageRow, message_id)
-            if inbound is None:
-                raise NotFound(f"message {message_id}")
-            inbound.status, inbound.next_attempt_at = status, None
-            if understanding is not None:
-                inbound.intent = understanding.get("intent")
-                inbound.confidence = understanding.get("confidence")
-                inbound.understanding = understanding
+        params: dict[str, Any] = {"message_id": recorded.message_id, "new_status": status}
+        if understanding is not None:
+            params.update(
+                new_intent=understanding.get("intent"),
+                new_confidence=understanding.get("confidence"),
+                new_understanding=understanding,
+            )
+        with self.engine.begin() as conn:
+            ended = conn.execute(_END_TURN if understanding is None else _END_TURN_UNDERSTOOD, params)
+            if not ended.rowcount:
+                raise NotFound(f"message {recorded.message_id}")
             queued = [
                 self._add_outbound(
-                    session,
-                    inbound.case_id,
-                    inbound.conversation_id,
-                    inbound.platform,
+                    conn,
+                    recorded.case_id,
+                    recorded.conversation_id,
+                    reply.platform,
                     reply,
                     author,
-                    message_id,
+                    recorded.message_id,
                     now,
                 )
                 for reply in replies
             ]
-            return self._open_handoff_id(session, case_id), queued
+            return self._open_handoff_id(conn, recorded.case_id), queued
 
     def unfinished_turns(self, limit: int = 20) -> list[PendingTurn]:
         """Claims accepted messages whose lease ran out before their turn finished.
@@ -360,12 +425,16 @@ class Repository:
     ) -> Queued:
         """Puts one message in the outbox, held by this instance for its first attempt."""
         now = utcnow()
-        with self._session() as session, session.begin():
-            conversation = session.get(Conversation, conversation_id)
+        with self.engine.begin() as conn:
+            conversation = conn.execute(
+                select(Conversation.id, Conversation.case_id, Conversation.platform).where(
+                    Conversation.id == conversation_id
+                )
+            ).first()
             if conversation is None:
                 raise NotFound(f"conversation {conversation_id}")
             return self._add_outbound(
-                session,
+                conn,
                 conversation.case_id,
                 conversation.id,
                 conversation.platform,
@@ -377,7 +446,7 @@ class Repository:
 
     def _add_outbound(
         self,
-        session: Session,
+        conn: Connection,
         case_id: int,
         conversation_id: int,
         platform: str,
@@ -387,22 +456,23 @@ class Repository:
         now: datetime,
     ) -> Queued:
         """An outbox row held by this instance for its first attempt (until the lease runs out)."""
-        row = MessageRow(
-            case_id=case_id,
-            conversation_id=conversation_id,
-            platform=platform,
-            direction="out",
-            author=author,
-            in_reply_to_id=in_reply_to_id,
-            text=message.text,
-            created_at=now,
-            status="sending",
-            attempts=0,
-            next_attempt_at=now + self.lease,
-        )
-        session.add(row)
-        session.flush()
-        return Queued(row.id, message, 0, in_reply_to_id)
+        row_id = conn.execute(
+            _INSERT_MESSAGE,
+            {
+                "case_id": case_id,
+                "conversation_id": conversation_id,
+                "platform": platform,
+                "direction": "out",
+                "author": author,
+                "in_reply_to_id": in_reply_to_id,
+                "text": message.text,
+                "created_at": now,
+                "status": "sending",
+                "attempts": 0,
+                "next_attempt_at": now + self.lease,
+            },
+        ).inserted_primary_key[0]
+        return Queued(row_id, message, 0, in_reply_to_id)
 
     def due_outbound(self, limit: int = 50) -> list[Queued]:
         """Claims outbox messages that are due: waiting for a retry, or held by an instance
@@ -476,20 +546,11 @@ class Repository:
     def mark_delivered(self, message_id: int, sent_id: str | None, at: datetime) -> None:
         """Marks a message sent and stamps the acknowledgement time on the handoff its customer
         message triggered, if this is the first reply to reach the customer."""
-        with self._session() as session, session.begin():
-            row = session.get(MessageRow, message_id)
-            if row is None:
+        with self.engine.begin() as conn:
+            sent = conn.execute(_MARK_SENT, {"message_id": message_id, "new_sent_id": sent_id}).rowcount
+            if not sent:
                 raise NotFound(f"message {message_id}")
-            row.status, row.sent_id, row.error, row.next_attempt_at = "sent", sent_id, None, None
-            row.attempts = row.attempts + 1
-            if row.in_reply_to_id is not None:
-                session.execute(
-                    update(Handoff)
-                    .where(
-                        Handoff.trigger_message_id == row.in_reply_to_id, Handoff.acknowledged_at.is_(None)
-                    )
-                    .values(acknowledged_at=at)
-                )
+            conn.execute(_STAMP_ACKNOWLEDGED, {"message_id": message_id, "new_acknowledged_at": at})
 
     def mark_retry(self, message_id: int, error: str, at: datetime) -> None:
         """The attempt failed in a way that may pass: try again at `at`."""
@@ -561,30 +622,33 @@ class Repository:
 
     def open_handoff(self, new: NewHandoff) -> int:
         """Opens a handoff for the case, or returns the one already open (there is at most one)."""
-        with self._session() as session, session.begin():
-            existing = self._open_handoff_id(session, new.case_id)
+        with self.engine.begin() as conn:
+            existing = self._open_handoff_id(conn, new.case_id)
             if existing is not None:
                 return existing
-            trigger = session.get(MessageRow, new.trigger_message_id)
-            if trigger is None:
+            received_at = conn.execute(
+                _MESSAGE_CREATED_AT, {"message_id": new.trigger_message_id}
+            ).scalar_one_or_none()
+            if received_at is None:
                 raise NotFound(f"message {new.trigger_message_id}")
-            row = Handoff(
-                case_id=new.case_id,
-                trigger_message_id=new.trigger_message_id,
-                status="open",
-                reason=new.reason,
-                intent=new.intent,
-                topic=new.topic,
-                priority=new.priority,
-                summary=new.summary,
-                flags=list(new.flags),
-                received_at=trigger.created_at,
-                created_at=utcnow(),
-            )
-            session.add(row)
-            session.flush()
-            logger.info("handoff %s opened for case %s (%s)", row.id, new.case_id, new.reason)
-            return row.id
+            handoff_id = conn.execute(
+                _INSERT_HANDOFF,
+                {
+                    "case_id": new.case_id,
+                    "trigger_message_id": new.trigger_message_id,
+                    "status": "open",
+                    "reason": new.reason,
+                    "intent": new.intent,
+                    "topic": new.topic,
+                    "priority": new.priority,
+                    "summary": new.summary,
+                    "flags": list(new.flags),
+                    "received_at": received_at,
+                    "created_at": utcnow(),
+                },
+            ).inserted_primary_key[0]
+            logger.info("handoff %s opened for case %s (%s)", handoff_id, new.case_id, new.reason)
+            return handoff_id
 
     def close_handoff(self, handoff_id: int, status: str, outcome: str | None = None) -> None:
         """`resolved` or `handed_back`: either way the bot answers the case again."""

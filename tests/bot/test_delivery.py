@@ -154,8 +154,7 @@ async def test_after_a_crash_every_accepted_message_is_answered_exactly_once(
     second = first.repository.record_inbound(_message(2))
     assert second is not None
     first.repository.finish_turn(
-        second.message_id,
-        second.case_id,
+        second,
         "handled",
         [
             OutboundMessage("fake", "chat:2", False, "Sorry to hear that, we are on it.", "user2", "m2"),

@@ -140,9 +140,7 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
         is None
     )
     handoff_id = _handoff(repository, public.case_id, public.message_id)
-    open_id, queued = repository.finish_turn(
-        public.message_id, public.case_id, "handled", [_reply(public, "Sorry! DM us")]
-    )
+    open_id, queued = repository.finish_turn(public, "handled", [_reply(public, "Sorry! DM us")])
     assert open_id == handoff_id
     sent_at = utcnow() + timedelta(milliseconds=5)
     repository.mark_delivered(queued[0].id, "web-1", sent_at)
@@ -196,7 +194,7 @@ def test_the_outbox_hands_out_due_messages_once(repository: Repository) -> None:
     recorded = repository.record_inbound(_message())
     assert recorded is not None
     _, queued = repository.finish_turn(
-        recorded.message_id, recorded.case_id, "handled", [_reply(recorded, "one"), _reply(recorded, "two")]
+        recorded, "handled", [_reply(recorded, "one"), _reply(recorded, "two")]
     )
     # Held by this instance for the first attempt: nobody else may take them yet.
     assert repository.due_outbound() == []
@@ -217,9 +215,7 @@ def test_an_expired_lease_releases_a_message_and_a_turn(repository: Repository) 
         (recorded.message_id, "my order never arrived", 2)
     ]
     assert turns[0].message.customer.display_name == "Alice"
-    _, queued = repository.finish_turn(
-        recorded.message_id, recorded.case_id, "handled", [_reply(recorded, "hi")]
-    )
+    _, queued = repository.finish_turn(recorded, "handled", [_reply(recorded, "hi")])
     assert repository.unfinished_turns() == []
     assert [q.id for q in repository.due_outbound()] == [queued[0].id]
 
@@ -228,9 +224,7 @@ def test_sending_stamps_the_acknowledgement(repository: Repository) -> None:
     recorded = repository.record_inbound(_message())
     assert recorded is not None
     handoff_id = _handoff(repository, recorded.case_id, recorded.message_id)
-    _, queued = repository.finish_turn(
-        recorded.message_id, recorded.case_id, "handled", [_reply(recorded, "hi")]
-    )
+    _, queued = repository.finish_turn(recorded, "handled", [_reply(recorded, "hi")])
     repository.mark_delivered(queued[0].id, "x-1", utcnow())
     assert repository.packet(handoff_id)["timestamps"]["acknowledged"] is not None
 
@@ -261,7 +255,7 @@ def test_the_case_reads_in_the_order_firstline_got_it_not_by_platform_clocks(rep
     public = repository.record_inbound(_message("p1"))
     assert public is not None
     handoff_id = _handoff(repository, public.case_id, public.message_id)
-    repository.finish_turn(public.message_id, public.case_id, "handled", [_reply(public, "Sorry! DM us")])
+    repository.finish_turn(public, "handled", [_reply(public, "Sorry! DM us")])
     late = dataclasses.replace(
         _message("d1", public=False, text="order 4839201"),
         received_at=utcnow() - timedelta(seconds=5),
