@@ -19,11 +19,13 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.engine import make_url
 
+from bot.graph_runner import SequentialGraphRunner
 from bot.settings import Settings
 from bot.tracker_store import WriteBehindTrackerStore
 from bot.triage import FALLBACK_INTENT
@@ -173,6 +175,8 @@ class RasaRuntime:
         )
         if agent.domain is None or agent.processor is None:
             raise RuntimeError(f"{model_path} holds no usable model")
+        if isinstance(agent.processor.graph_runner, DaskGraphRunner):
+            agent.processor.graph_runner = SequentialGraphRunner.adopt(agent.processor.graph_runner)
         store = tracker_store_for(settings.rasa_tracker_url, agent.domain)
         if not isinstance(store, InMemoryTrackerStore):
             store = WriteBehindTrackerStore(store)
