@@ -14,15 +14,15 @@ from nlu.evaluation import load_heldout, prediction_from_parse, score
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "nlu_heldout.yml"
 TRAINING = PROJECT_ROOT / "data" / "nlu"
 
-# The product's targets (issue 2) are macro-F1 >= 0.90 and complaint recall >= 0.95. Measured
-# honestly, on a held-out set nobody tuned the training data or the pipeline against (choices are
-# made by cross-validation on data/nlu, bench/nlu_cv.py), the model is at 0.895 and 0.953 today
-# (README, "Measured"). The floor sits just below, about one held-out example of slack; raise it
-# as the model improves.
-TARGET_MACRO_F1 = 0.90
-TARGET_COMPLAINT_RECALL = 0.95
-MIN_MACRO_F1 = 0.88
-MIN_COMPLAINT_RECALL = 0.93
+# The product's targets (issue 2) are macro-F1 >= 0.90 and complaint recall >= 0.95, measured on a
+# held-out set nobody tuned the training data or the pipeline against (choices are made by
+# cross-validation on data/nlu, bench/nlu_cv.py). The model reaches 0.904 and 0.953 (README,
+# "Measured"), so the gate is the targets themselves. The trainers' bar (issue 5) is higher, 0.93
+# and 0.97; it is printed, not yet asserted.
+TARGET_MACRO_F1 = 0.93
+TARGET_COMPLAINT_RECALL = 0.97
+MIN_MACRO_F1 = 0.90
+MIN_COMPLAINT_RECALL = 0.95
 
 
 def _squash(text: str) -> str:
