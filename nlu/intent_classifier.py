@@ -13,8 +13,11 @@ on inner cross-validated margins of the training data, so the ranking stays the 
 still means about even odds.
 
 Missing a complaint is the worst mistake the bot can make (a customer left without an
-apology), so the config can `boost` an intent: its probability is multiplied before the ranking,
-which tips close calls its way. The shipped factor was chosen by cross-validation.
+apology), so the config can favour an intent twice over: `class_weight` makes its training
+examples count more, which moves the SVM's boundary where the data says complaints are easy to
+miss, and `boost` multiplies its probability before the ranking, which tips the remaining close
+calls its way. Cross-validated, the two together lose less macro-F1 for the same complaint
+recall than a larger boost alone; the shipped factors were chosen that way.
 """
 
 from __future__ import annotations
@@ -105,6 +108,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             "C": 1.0,
             # Intent -> factor on its probability before ranking, e.g. {"complaint": 1.3}.
             "boost": {},
+            # Intent -> factor on its examples' weight in training (on top of the balanced
+            # weight that makes every intent count alike), e.g. {"complaint": 3.0}.
+            "class_weight": {},
             # Folds of the inner cross-validation that fits the softmax temperature.
             "calibration_folds": 5,
             "max_iter": 20000,
@@ -140,10 +146,10 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     ) -> LinearIntentClassifier:
         return cls(config, model_storage, resource)
 
-    def _svm(self) -> LinearSVC:
+    def _svm(self, class_weight: dict[int, float]) -> LinearSVC:
         return LinearSVC(
             C=self.config["C"],
-            class_weight="balanced",
+            class_weight=class_weight,
             max_iter=self.config["max_iter"],
             random_state=self.config["random_state"],
         )
@@ -158,16 +164,32 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             self.persist()
             return self._resource
         features = sparse_features(examples)
-        self.temperature = self._fit_temperature(features, labels)
-        svm = self._svm().fit(features, labels)
-        self.classes = np.asarray(svm.classes_, dtype=str)
+        # Integer labels: scikit-learn's cross_val_predict re-encodes string labels, which a
+        # class_weight keyed by intent name would then no longer match.
+        names, codes = np.unique(labels, return_inverse=True)
+        class_weight = self._class_weight(names, codes)
+        self.temperature = self._fit_temperature(features, codes, class_weight)
+        svm = self._svm(class_weight).fit(features, codes)
+        self.classes = np.asarray(names, dtype=str)
         self.coef = svm.coef_
         self.intercept = svm.intercept_
         logger.info("Trained intents %s (softmax temperature %.2f)", list(self.classes), self.temperature)
         self.persist()
         return self._resource
 
-    def _fit_temperature(self, features: csr_matrix, labels: np.ndarray) -> float:
+    def _class_weight(self, names: np.ndarray, codes: np.ndarray) -> dict[int, float]:
+        """Balanced weights (an intent with few examples counts as much as a large one), each
+        multiplied by the config's `class_weight` factor for that intent."""
+        counts = np.bincount(codes, minlength=len(names))
+        factors = self.config["class_weight"] or {}
+        return {
+            code: len(codes) / (len(names) * counts[code]) * float(factors.get(str(name), 1.0))
+            for code, name in enumerate(names)
+        }
+
+    def _fit_temperature(
+        self, features: csr_matrix, labels: np.ndarray, class_weight: dict[int, float]
+    ) -> float:
         """The softmax temperature that makes inner out-of-fold margins most likely.
 
         Margins on examples the SVM trained on are overconfident, so the temperature is fitted
@@ -178,7 +200,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         if folds < 2 or counts.min() < folds:
             return 1.0
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.config["random_state"])
-        margins = cross_val_predict(self._svm(), features, labels, cv=splitter, method="decision_function")
+        margins = cross_val_predict(
+            self._svm(class_weight), features, labels, cv=splitter, method="decision_function"
+        )
         if margins.ndim == 1:
             margins = np.stack([-margins, margins], axis=1)
         truth = np.searchsorted(classes, labels)

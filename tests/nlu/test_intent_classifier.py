@@ -1,4 +1,5 @@
-"""LinearIntentClassifier on hand-made sparse features: ranking, confidences, boost, persistence."""
+"""LinearIntentClassifier on hand-made sparse features: ranking, confidences, boost, class weight,
+persistence."""
 
 from __future__ import annotations
 
@@ -111,6 +112,23 @@ def test_boost_tips_a_close_call(storage: LocalModelStorage) -> None:
     assert boosted.sum() == pytest.approx(1.0)
     [message] = boosted_component.process([between])
     assert message.get(INTENT)["name"] == "complaint"
+
+
+def test_class_weight_moves_the_boundary_towards_the_weighted_intent(storage: LocalModelStorage) -> None:
+    between = _message([1, 2, 0], [1, 1])
+    unscaled = {"calibration_folds": 0}
+    plain_component = _trained(storage, unscaled)
+    classes = list(plain_component.classes)
+    complaint = classes.index("complaint")
+    weighted_component = _trained(storage, {**unscaled, "class_weight": {"complaint": 5.0}})
+    plain = plain_component.probabilities([between])[0]
+    weighted = weighted_component.probabilities([between])[0]
+    # Only training changed: no boost, yet the weighted intent gains on the close call.
+    assert weighted[complaint] > plain[complaint]
+    assert list(weighted_component.classes) == classes
+    # An example squarely of another intent stays with it.
+    [clear] = weighted_component.process([_message([0, 0, 4], [1, 1])])
+    assert clear.get(INTENT)["name"] == "praise"
 
 
 def test_survives_persist_and_load(storage: LocalModelStorage) -> None:
