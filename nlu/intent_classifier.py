@@ -1,4 +1,4 @@
-"""Picks the intent with a linear SVM over the pipeline's sparse features.
+"""Picks the intent with a linear SVM over the pipeline's sentence features.
 
 Rasa's LogisticRegressionClassifier feeds raw counts into a logistic regression with a fixed
 regularisation. On this project's data, cross-validated (`bench/nlu_cv_sweep.py`), a linear SVM
@@ -42,7 +42,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
-__all__ = ["LinearIntentClassifier", "softmax", "sparse_features"]
+__all__ = ["LinearIntentClassifier", "sentence_features", "softmax"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,28 +50,34 @@ _FILE = "intent_svm.npz"
 _FEATURE_TYPE_SENTENCE = "sentence"
 
 
-def sparse_features(messages: Sequence[Message]) -> csr_matrix:
-    """The messages' sentence features, each featurizer's block log-scaled and L2-normalised.
+def sentence_features(messages: Sequence[Message]) -> csr_matrix:
+    """The messages' sentence features, one block per featurizer, each L2-normalised.
 
+    Count blocks are log-scaled first, so a word said five times is not five times the
+    evidence; dense blocks (a sentence embedding, already unit length) are taken as they are.
     Blocks are taken in the order the featurizers added them, which is the pipeline's order at
     training and at inference alike. A message without features becomes a row of zeros.
     """
     per_message = []
     for message in messages:
         blocks = [
-            csr_matrix(feature.features, dtype=np.float64)
+            (csr_matrix(feature.features, dtype=np.float64), feature.is_sparse())
             for feature in message.features
             if feature.attribute == TEXT and feature.type == _FEATURE_TYPE_SENTENCE
         ]
         per_message.append(blocks)
-    widths = next((tuple(b.shape[1] for b in blocks) for blocks in per_message if blocks), ())
+    layout = next(
+        (tuple((b.shape[1], is_sparse) for b, is_sparse in blocks) for blocks in per_message if blocks), ()
+    )
     columns = []
-    for index, width in enumerate(widths):
+    for index, (width, is_sparse) in enumerate(layout):
         rows = [
-            blocks[index] if len(blocks) == len(widths) else csr_matrix((1, width)) for blocks in per_message
+            blocks[index][0] if len(blocks) == len(layout) else csr_matrix((1, width))
+            for blocks in per_message
         ]
         block = vstack(rows).tocsr()
-        block.data = np.log1p(np.abs(block.data)) * np.sign(block.data)
+        if is_sparse:
+            block.data = np.log1p(np.abs(block.data)) * np.sign(block.data)
         columns.append(normalize(block))
     if not columns:
         return csr_matrix((len(per_message), 0))
@@ -163,7 +169,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             )
             self.persist()
             return self._resource
-        features = sparse_features(examples)
+        features = sentence_features(examples)
         # Integer labels: scikit-learn's cross_val_predict re-encodes string labels, which a
         # class_weight keyed by intent name would then no longer match.
         names, codes = np.unique(labels, return_inverse=True)
@@ -218,7 +224,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         """Boosted, renormalised intent probabilities, one row per message, columns as `classes`."""
         if self.classes is None or self.coef is None or self.intercept is None:
             raise ValueError("the intent classifier is not trained")
-        features = sparse_features(messages)
+        features = sentence_features(messages)
         if features.shape[1] != self.coef.shape[1]:
             raise ValueError(f"expected {self.coef.shape[1]} features, got {features.shape[1]}")
         probabilities = softmax(_margins(features, self.coef, self.intercept) * self.temperature)

@@ -16,7 +16,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix
 
-from nlu.intent_classifier import LinearIntentClassifier, softmax, sparse_features
+from nlu.intent_classifier import LinearIntentClassifier, sentence_features, softmax
 
 # Two featurizer blocks per message: three "word" counts and two "char" counts.
 VECTORS = {
@@ -65,11 +65,18 @@ def _trained(storage: LocalModelStorage, config: dict | None = None) -> LinearIn
 
 
 def test_features_are_log_scaled_and_unit_length_per_block() -> None:
-    features = sparse_features([_message([3, 4, 0], [0, 0])]).toarray()
+    features = sentence_features([_message([3, 4, 0], [0, 0])]).toarray()
     words, chars = features[0, :3], features[0, 3:]
     assert np.linalg.norm(words) == pytest.approx(1.0)
     assert words[0] / words[1] == pytest.approx(np.log1p(3) / np.log1p(4))
     assert chars.tolist() == [0.0, 0.0]
+
+
+def test_a_dense_block_is_normalised_but_not_log_scaled() -> None:
+    message = _message([3, 4, 0], [0, 0])
+    message.add_features(Features(np.array([[0.3, -0.4]]), "sentence", TEXT, "embedding"))
+    dense = sentence_features([message]).toarray()[0, 5:]
+    assert dense.tolist() == pytest.approx([0.6, -0.8])
 
 
 def test_softmax_rows_sum_to_one_even_for_large_scores() -> None:
