@@ -58,7 +58,7 @@ def nlu_model(project_dir: Path, model_dir: Path, progress: Progress = _quiet) -
     if cached.is_file():
         progress(f"using {cached.name}, which matches the data")
         return cached
-    progress(f"training an NLU model on {project_dir / 'data'} (a minute on two cores)")
+    progress(f"training an NLU model on {project_dir / 'data'} (a minute or two on two cores)")
     started = datetime.now(timezone.utc)
     model_dir.mkdir(parents=True, exist_ok=True)
     path = train_nlu(

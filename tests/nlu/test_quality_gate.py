@@ -17,11 +17,10 @@ TRAINING = PROJECT_ROOT / "data" / "nlu"
 # The product's targets (issue 2) are macro-F1 >= 0.90 and complaint recall >= 0.95, measured on a
 # held-out set nobody tuned the training data or the pipeline against (choices are made by
 # cross-validation on data/nlu, bench/nlu_cv.py). The trainers' bar (issue 5) is higher, 0.93 and
-# 0.97. The model reaches 0.926 and 0.977 (README, "Measured"): the gate holds the trainers'
-# complaint recall, which is met, and the product's macro-F1; the trainers' macro-F1 is printed.
+# 0.97, and the shipped model meets it (README, "Measured"), so the gate holds that bar.
 TARGET_MACRO_F1 = 0.93
 TARGET_COMPLAINT_RECALL = 0.97
-MIN_MACRO_F1 = 0.90
+MIN_MACRO_F1 = TARGET_MACRO_F1
 MIN_COMPLAINT_RECALL = TARGET_COMPLAINT_RECALL
 
 
