@@ -6,7 +6,8 @@ sequence features: the encoder's word pieces do not line up with the tokenizer's
 entity extractor is served by the sparse token features already.
 
 The component holds no trained state (the encoder is pretrained and frozen), so it persists
-nothing; the graph still caches its output during training like any featurizer's.
+nothing; the graph still caches its output during training like any featurizer's, keyed by the
+encoder's identity as well as the config.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         execution_context: ExecutionContext,
     ) -> SentenceEmbeddingFeaturizer:
         return cls(config, execution_context.node_name)
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """The encoder's identity: Rasa's training cache keys a featurizer's output by its class
+        and config only, and would otherwise reuse vectors made by another model."""
+        return bundled_encoder().identity
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self.process(training_data.training_examples)

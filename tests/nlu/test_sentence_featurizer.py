@@ -51,3 +51,10 @@ def test_training_examples_are_featurised_and_textless_ones_skipped(tmp_path: Pa
 def test_a_batch_size_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         _featurizer(tmp_path, batch_size=0)
+
+
+def test_the_training_cache_key_names_the_encoder() -> None:
+    # Rasa keys a featurizer's cached output by class and config; the encoder must be in it too.
+    identity = SentenceEmbeddingFeaturizer.fingerprint_addon({})
+    assert identity == bundled_encoder().identity
+    assert identity and len(identity) == 16
