@@ -12,7 +12,6 @@ encoder's identity as well as the config.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -27,8 +26,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from nlu.sentence_encoder import SentenceEncoder, bundled_encoder
 
 __all__ = ["SentenceEmbeddingFeaturizer"]
-
-logger = logging.getLogger(__name__)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
