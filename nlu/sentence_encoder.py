@@ -37,7 +37,7 @@ class SentenceEncoder:
         session: onnxruntime.InferenceSession,
         tokenizer: Tokenizer,
         max_tokens: int,
-        identity: str = "",
+        files: Sequence[Path] = (),
     ) -> None:
         self._session = session
         self._inputs = {i.name for i in session.get_inputs()}
@@ -51,7 +51,18 @@ class SentenceEncoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_tokens)
         self._tokenizer = tokenizer
-        self.identity = identity
+        self._max_tokens = max_tokens
+        self._files = tuple(files)
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """What the vectors depend on (model and tokenizer files, length, pooling), for Rasa's
+        training cache; hashed on first use, so serving never pays for it."""
+        digest = hashlib.sha256()
+        for path in self._files:
+            digest.update(path.read_bytes())
+        digest.update(f"{self._max_tokens}:mean:l2".encode())
+        return digest.hexdigest()[:16]
 
     @classmethod
     def from_files(cls, model: Path, tokenizer_folder: Path, threads: int = 0) -> SentenceEncoder:
@@ -74,11 +85,7 @@ class SentenceEncoder:
             # The length the model was fine-tuned to; longer inputs are cut there.
             max_tokens = int(json.loads(sentence_config.read_text())["max_seq_length"])
         tokenizer_file = tokenizer_folder / "tokenizer.json"
-        # What the vectors depend on, for Rasa's training cache (see the featurizer).
-        digest = hashlib.sha256(model.read_bytes())
-        digest.update(tokenizer_file.read_bytes())
-        digest.update(f"{max_tokens}:mean:l2".encode())
-        return cls(session, Tokenizer.from_file(str(tokenizer_file)), max_tokens, digest.hexdigest()[:16])
+        return cls(session, Tokenizer.from_file(str(tokenizer_file)), max_tokens, (model, tokenizer_file))
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """One float32 row per text, L2-normalised (mean of the last layer over the real tokens).
