@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     )
     project_dir: Path = Field(PROJECT_ROOT, description="The Rasa project (config, domain, data).")
     model_dir: Path = Field(PROJECT_ROOT / "models", description="Where trained models are kept.")
+    corpora_dir: Path = Field(
+        PROJECT_ROOT.parent / "shared" / "corpora",
+        description="Real-traffic corpora whose licences keep their texts out of this repository; "
+        "the real-traffic yardstick reads tweet texts from here by id.",
+    )
     action_server_url: str = Field(
         "",
         description="URL of a rasa-sdk action server; empty runs the actions inside the service.",
@@ -124,7 +129,7 @@ class Settings(BaseSettings):
         env_file_encoding = "utf-8"
         allow_mutation = False
 
-    @validator("data_dir", "model_dir", "project_dir")
+    @validator("data_dir", "model_dir", "project_dir", "corpora_dir")
     def _absolute(cls, value: Path) -> Path:  # noqa: N805 - pydantic validators take the class
         return value.expanduser().resolve()
 

@@ -10,15 +10,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["FALLBACK_INTENT", "Triage", "triage"]
+__all__ = ["FALLBACK_INTENT", "KINDS", "Triage", "kind_of", "triage"]
 
 FALLBACK_INTENT = "nlu_fallback"
+
+KINDS = ("complaint", "question", "praise", "other")
+"""The four ways a first line sorts messages, each with its own fitting first response: an
+apology and a person, an answer or a person, thanks, and no apology, thanks or refusal."""
 
 _KIND_BY_INTENT = {
     "complaint": "complaint",
     "question": "question",
+    # Asking for a person asks the brand to act; a person is the fitting answer, as for a question.
+    "request_human": "question",
     "praise": "praise",
 }
+
+
+def kind_of(intent: str) -> str:
+    """The kind of a (base or retrieval) intent: complaint, question, praise or other."""
+    return _KIND_BY_INTENT.get(intent.split("/", 1)[0], "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +48,7 @@ class Triage:
     @property
     def kind(self) -> str:
         """complaint, question, praise or other: the first line's three kinds plus the rest."""
-        return _KIND_BY_INTENT.get(self.intent, "other")
+        return kind_of(self.intent)
 
     @property
     def unsure(self) -> bool:

@@ -38,6 +38,7 @@ __all__ = [
     "base_intent",
     "evaluate",
     "load_heldout",
+    "predict",
     "prediction_from_parse",
     "score",
     "scored_intent",
@@ -348,11 +349,11 @@ def evaluate(model_path: Path, heldout: Path) -> EvaluationReport:
     examples = load_heldout(heldout)
     if not examples:
         raise ValueError(f"No intent examples in {heldout}")
-    predictions = _predict(model_path, [example.text for example in examples])
+    predictions = predict(model_path, [example.text for example in examples])
     return score(zip(examples, predictions, strict=True))
 
 
-def _predict(model_path: Path, texts: Sequence[str]) -> list[Prediction]:
+def predict(model_path: Path, texts: Sequence[str]) -> list[Prediction]:
     """Parses every text with one loaded model.
 
     Goes through the message processor rather than `Agent.parse_message`, which would read a
