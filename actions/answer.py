@@ -13,14 +13,18 @@ from actions.context import fill, fit, message_context, phrasebook, settings
 from bot.acknowledgement import pick
 from bot.text_limits import measure
 
-__all__ = ["ActionAnswerQuestion"]
+__all__ = ["NO_CURATED_ANSWER", "ActionAnswerQuestion"]
+
+NO_CURATED_ANSWER = "utter_question/other"
+"""The topic of every question no curated answer serves; its wording says a person will answer."""
 
 
 class ActionAnswerQuestion(Action):
     """Answers from `utter_question/<topic>`, or says a person will answer and hands off.
 
-    A right answer later beats a wrong one now: below the configured confidence, or when the
-    answer would not fit the platform's limit, the question goes to a person.
+    Every question to the brand is in scope. A right answer later beats a wrong one now: for a
+    question no curated answer serves (`question/other`), below the configured confidence, or
+    when the answer would not fit the platform's limit, the question goes to a person.
     """
 
     def name(self) -> str:
@@ -33,7 +37,8 @@ class ActionAnswerQuestion(Action):
         phrases = phrasebook(domain)
         topic, confidence = context.triage.topic, context.triage.topic_confidence or 0.0
         key = f"utter_question/{topic}"
-        answers = pick(phrases.get(key, ()), context.seed, key) if topic else []
+        curated = topic is not None and key != NO_CURATED_ANSWER
+        answers = pick(phrases.get(key, ()), context.seed, key) if curated else []
         if answers and confidence >= settings().question_confidence:
             answer = fill(answers[0], context)
             if measure(answer, context.platform) <= context.char_limit:
@@ -42,7 +47,7 @@ class ActionAnswerQuestion(Action):
                     answer = fit(context, phrases, answer)
                 dispatcher.utter_message(text=answer)
                 return []
-        variants = pick(phrases.get("utter_unsure_question", ()), context.seed, "utter_unsure_question")
+        variants = pick(phrases.get(NO_CURATED_ANSWER, ()), context.seed, NO_CURATED_ANSWER)
         text = fill(variants[0], context) if variants else "A person from our team will answer you here."
         text = with_back_at(context, phrases, text, back_at(tracker))
         dispatcher.utter_message(text=fit(context, phrases, text))

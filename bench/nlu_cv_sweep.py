@@ -7,8 +7,11 @@ bias does best on data/nlu? Only the sentence features the intent classifier see
 every candidate is trained on exactly what a Rasa classifier component would get.
 
     python bench/nlu_cv_sweep.py [--config config.yml] [--seed 7 --seed 11]
+    python bench/nlu_cv_sweep.py --real --candidate tsvm_C1_logl2_complaint2
 
-Prints one JSON line per candidate (pooled out-of-fold scores), best macro-F1 first.
+Prints one JSON line per candidate (pooled out-of-fold scores), best macro-F1 first. With
+`--real`, each candidate is also trained on all of data/nlu and scored four ways on the real
+airline tweets of the dev split (`bench/nlu_real.py`'s yardstick): `real_*` in each line.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nlu_cv import ROOT, _components, _labels, _pipeline
 
+from bot.settings import Settings
+from bot.trainer import real_traffic
 from nlu.evaluation import LabelledExample, Prediction, base_intent, score
 
 logger = logging.getLogger(__name__)
@@ -204,6 +209,8 @@ CANDIDATES: dict[str, Candidate] = {
     # (and boosts up to 3.0, COMPLAINT_BIAS below); the shipped one is complaint4 at a 3.0 boost.
     "tsvm_C1_logl2_complaint4": _temperature_svm(1.0, "log_l2", complaint_weight=4.0),
     "tsvm_C1_logl2_complaint5": _temperature_svm(1.0, "log_l2", complaint_weight=5.0),
+    "tsvm_C0.5_logl2_complaint2": _temperature_svm(0.5, "log_l2", complaint_weight=2.0),
+    "tsvm_C0.5_logl2_complaint3": _temperature_svm(0.5, "log_l2", complaint_weight=3.0),
 }
 # Round 3: the same model trained on the retrieval sub-intents ("complaint/delivery", ...), each a
 # tighter cluster than the whole intent, with the probabilities summed per intent afterwards.
@@ -248,8 +255,35 @@ def _log_loss(pairs: Sequence[tuple[LabelledExample, Prediction]]) -> float:
     return float(np.mean(losses))
 
 
+def _real_scores(
+    pipeline: list[dict[str, Any]], examples: list[Any], base: Any, names: Sequence[str]
+) -> dict[tuple[str, float], dict[str, Any]]:
+    """Each candidate trained on all of data/nlu, scored four ways on the real dev tweets."""
+    settings = Settings()
+    labels = real_traffic.load_labels(ROOT / real_traffic.LABELS_FILE)
+    corpus = real_traffic.load_corpus(settings.corpora_dir / real_traffic.AIRLINE_CORPUS)
+    tweets = real_traffic.examples(labels, corpus, "dev")
+    train_blocks, test_blocks = _featurise(pipeline, examples, [t.text for t in tweets], base)
+    fine = _labels(examples)
+    y = [base_intent(label) for label in fine]
+    out: dict[tuple[str, float], dict[str, Any]] = {}
+    for name in names:
+        if name in FINE_LABELS:
+            classes, proba = _merge_fine(*CANDIDATES[name](train_blocks, fine, test_blocks))
+        else:
+            classes, proba = CANDIDATES[name](train_blocks, y, test_blocks)
+        for bias in COMPLAINT_BIAS:
+            report = real_traffic.score_four_way(tweets, _predictions(classes, proba, bias))
+            out[(name, bias)] = {
+                "real_macro_f1": round(report.intent_macro_f1, 4),
+                "real_complaint_recall": round(report.complaint_recall, 4),
+                "real_f1": {k: round(v.f1, 3) for k, v in sorted(report.per_intent.items())},
+            }
+    return out
+
+
 def sweep(
-    config: Path, data: Path, seeds: Sequence[int], folds: int, names: Sequence[str]
+    config: Path, data: Path, seeds: Sequence[int], folds: int, names: Sequence[str], real: bool = False
 ) -> list[dict[str, Any]]:
     """Scores each candidate (and complaint bias) on pooled out-of-fold predictions."""
     from rasa.shared.nlu.training_data.loading import load_data
@@ -260,6 +294,7 @@ def sweep(
     pipeline = _pipeline(config)
     pooled: dict[tuple[str, float], list[tuple[LabelledExample, Prediction]]] = {}
     seconds: dict[str, float] = {}
+    real_rows = _real_scores(pipeline, examples, base, names) if real else {}
     for seed in seeds:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         for train_idx, test_idx in splitter.split(examples, labels):
@@ -298,6 +333,7 @@ def sweep(
                 "log_loss": round(_log_loss(pairs), 4),
                 "per_intent_f1": {k: round(v.f1, 3) for k, v in sorted(report.per_intent.items())},
                 "fit_seconds": round(seconds[name], 1),
+                **real_rows.get((name, bias), {}),
             }
         )
     return sorted(rows, key=lambda row: -row["macro_f1"])
@@ -310,10 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, action="append")
     parser.add_argument("--candidate", action="append", choices=sorted(CANDIDATES))
+    parser.add_argument("--real", action="store_true", help="also score on the real dev tweets")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     with contextlib.redirect_stdout(sys.stderr):
-        rows = sweep(args.config, args.data, args.seed or [7], args.folds, args.candidate or list(CANDIDATES))
+        rows = sweep(
+            args.config,
+            args.data,
+            args.seed or [7],
+            args.folds,
+            args.candidate or list(CANDIDATES),
+            args.real,
+        )
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     return 0

@@ -50,6 +50,9 @@ __all__ = [
 
 AIRLINE_CORPUS = Path("airline-tweets") / "Tweets.csv"
 """Where the corpus lies under `Settings.corpora_dir`."""
+_NO_ANSWER = "utter_question/other"
+"""Says a person will answer: not a curated answer (that would be `actions.answer`'s constant,
+but the yardstick does not import the actions)."""
 LABELS_FILE = Path("bench") / "data" / "airline_intents.tsv"
 """The project's own labels, under the project directory."""
 CONCRETE_REASONS = frozenset(
@@ -239,7 +242,7 @@ class ResponsePhrases:
             chosen = [
                 variation["text"]
                 for name, variations in responses.items()
-                if name in names or (prefix is not None and name.startswith(prefix))
+                if name in names or (prefix is not None and name.startswith(prefix) and name != _NO_ANSWER)
                 for variation in variations
                 if isinstance(variation.get("text"), str)
             ]

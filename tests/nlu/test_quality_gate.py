@@ -47,7 +47,7 @@ def test_heldout_covers_every_intent_with_enough_examples() -> None:
         "goodbye",
         "request_human",
         "abuse",
-        "out_of_scope",
+        "chatter",
     }
     assert set(counts) == expected
     assert min(counts.values()) >= 15, counts
