@@ -86,10 +86,11 @@ class Settings(BaseSettings):
         10, ge=0, description="Web channel messages a minute from one visitor identity (429 beyond)."
     )
     rate_limit_login_per_address: int = Field(
-        10,
+        20,
         ge=0,
         description="Console sign-in attempts a minute from one client address: guessing across "
-        "many usernames stays slow (the per-username throttle handles one account).",
+        "many usernames stays slow (the per-username throttle handles one account) and password "
+        "hashing cannot be made to fill the CPU. Raise it when a whole office signs in from one NAT.",
     )
     rate_limit_replies_per_account: int = Field(
         20,

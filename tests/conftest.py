@@ -29,6 +29,7 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.store import Repository, create_store_engine, migrate
 from bot.store.accounts import AccountRepository
 from tests.fakes.telegram_api import FakeTelegramApi
+from tests.fakes.web_visitor import WEB_IDENTITY_SECRET
 
 CACHE = Path(os.environ.get("FIRSTLINE_CACHE", Path.home() / ".cache" / "firstline"))
 MODEL_CACHE = CACHE / "models"
@@ -59,6 +60,7 @@ def settings(tmp_path: Path) -> Settings:
         model_dir=MODEL_CACHE,
         tracker_store_url="memory",
         public_url="http://firstline.test",
+        web_identity_secret=WEB_IDENTITY_SECRET,
         _env_file=None,
     )
 
