@@ -37,6 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,10 @@ def start_services(
         "FIRSTLINE_REDIS_URL": "",
         "FIRSTLINE_TRACKER_STORE_URL": "memory",  # stock Rasa's default, so like is compared with like
         "FIRSTLINE_LOG_LEVEL": "WARNING",
+        # The load comes from one address by design; the limits are measured elsewhere.
+        "FIRSTLINE_RATE_LIMIT_WEB_PER_ADDRESS": "0",
+        "FIRSTLINE_RATE_LIMIT_WEB_PER_VISITOR": "0",
+        "FIRSTLINE_RATE_LIMIT_REPLIES_PER_ACCOUNT": "0",
     }
     actions_dir = work / "actions"
     actions_env = {
@@ -327,7 +332,8 @@ def start_services(
 
 async def measure(args: argparse.Namespace, urls: dict[str, str], tag: str) -> dict[str, Any]:
     def web(i: int, public: bool, text: str) -> dict[str, Any]:
-        return {"user": f"{tag}-fl-{i}", "text": text, "public": public, "message_id": uuid.uuid4().hex}
+        # No `user`: the client keeps no cookies, so every message is a new web visitor.
+        return {"text": text, "public": public, "message_id": uuid.uuid4().hex}
 
     rasa, firstline = urls["rasa"], urls["firstline"]
     targets = {
@@ -342,7 +348,8 @@ async def measure(args: argparse.Namespace, urls: dict[str, str], tag: str) -> d
     }
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     results: dict[str, Any] = {}
-    async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as client:
+    no_cookies = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+    async with httpx.AsyncClient(timeout=args.timeout, limits=limits, cookies=no_cookies) as client:
         for target in targets.values():
             logger.info("warming up %s with %d requests", target.name, args.warmup)
             warm = Samples()

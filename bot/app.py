@@ -3,6 +3,11 @@ handoff API (which, like the console, needs a signed-in account).
 
 Errors are answered as JSON `{"error": ...}` with a 4xx status that says what was wrong; a
 refused request stores nothing.
+
+The web channel's visitor is the one its signed cookie names (`bot.adapters.web_identity`): a
+`user` in a body or query that names anyone else is refused with 403, so nobody can read or write
+another customer's chat. Its posts are rate-limited per client address and per visitor before
+anything is read or stored (429 with `Retry-After`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.adapters.web_adapter import WebAdapter
+from bot.adapters.web_identity import Visitors
 from bot.console import READ, WORK, Console, console_routes, session_middleware
-from bot.errors import InvalidMessage, NotFound
+from bot.errors import Forbidden, InvalidMessage, NotFound
 from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint
 from bot.service import Service
 from bot.store.reporting import Reporting
@@ -71,6 +77,8 @@ def _guarded(handler: Handler) -> Handler:
             return _error(exc.status, str(exc))
         except InvalidMessage as exc:
             return _error(422, str(exc))
+        except Forbidden as exc:
+            return _error(403, str(exc))
         except NotFound as exc:
             return _error(404, f"not found: {exc}")
 
@@ -81,28 +89,66 @@ def create_app(service: Service) -> Starlette:
     web: WebAdapter = service.adapters["web"]  # type: ignore[assignment]
     repository = service.repository
     console = Console.build(service)
+    visitors = Visitors.from_settings(service.settings)
+    limits = service.limits
 
     async def demo_page(request: Request) -> Response:
-        return FileResponse(_STATIC / "demo.html")
+        response = FileResponse(_STATIC / "demo.html")
+        visitor, new = visitors.current(request)
+        if new:
+            visitors.remember(response, visitor)
+        return response
+
+    @_guarded
+    async def current_visitor(request: Request) -> Response:
+        visitor, new = visitors.current(request)
+        response = JSONResponse(visitor.to_dict())
+        if new:
+            visitors.remember(response, visitor)
+        return response
+
+    @_guarded
+    async def change_visitor(request: Request) -> Response:
+        """`{}`: a fresh anonymous visitor; `{"identifier", "identifier_hash"}`: the brand's
+        signed-in customer, when the hash is valid. Not rate-limited: an identity costs nothing
+        until it posts, and posts are limited per address too."""
+        visitor = visitors.verified(await _json_body(request))
+        response = JSONResponse(visitor.to_dict())
+        visitors.remember(response, visitor)
+        return response
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     @_guarded
     async def post_message(request: Request) -> Response:
-        message = web.parse(await _json_body(request))
+        visitor, new = visitors.current(request)
+        refused = await limits.refuse(
+            (limits.web_address, limits.address(request)), (limits.web_visitor, visitor.id)
+        )
+        if refused is not None:
+            return refused
+        message = web.parse(await _json_body(request), visitor=visitor.id)
         outcome = await service.gateway.receive(message)
-        return JSONResponse(outcome.to_dict(), status_code=200)
+        response = JSONResponse(outcome.to_dict(), status_code=200)
+        if new:
+            visitors.remember(response, visitor)
+        return response
 
     @_guarded
     async def conversation_messages(request: Request) -> Response:
-        user = request.query_params.get("user", "")
+        visitor = visitors.read(request)
+        user = request.query_params.get("user")
+        if visitor is None:
+            raise Forbidden("no visitor cookie: open the page or GET /api/web/visitor first")
+        if user is not None and user != visitor.id:
+            raise Forbidden("a visitor reads only their own conversation")
         public = request.query_params.get("public", "false") == "true"
         try:
             after = int(request.query_params.get("after", "0"))
         except ValueError:
             return _error(400, "'after' must be a message id")
-        conversation_id = repository.conversation_id("web", web.conversation_key(user, public))
+        conversation_id = repository.conversation_id("web", web.conversation_key(visitor.id, public))
         rows = repository.messages_after(conversation_id, after) if conversation_id else []
         return JSONResponse(
             {
@@ -166,6 +212,8 @@ def create_app(service: Service) -> Starlette:
             Route("/healthz", health),
             Route("/api/web/messages", post_message, methods=["POST"]),
             Route("/api/web/messages", conversation_messages, methods=["GET"]),
+            Route("/api/web/visitor", current_visitor, methods=["GET"]),
+            Route("/api/web/visitor", change_visitor, methods=["POST"]),
             Route("/api/handoffs", list_handoffs),
             Route("/api/handoffs/{handoff_id:int}", get_handoff),
             Route("/api/handoffs/{handoff_id:int}/{action:str}", close_handoff, methods=["POST"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BotError",
     "DeliveryFailed",
+    "Forbidden",
     "InvalidMessage",
     "ModelNotFound",
     "NotFound",
@@ -23,6 +24,11 @@ class SettingsError(BotError):
 
 class InvalidMessage(BotError):
     """An inbound payload was refused; the text is safe to show to the sender."""
+
+
+class Forbidden(BotError):
+    """The request is well formed but not allowed for who sent it (a web visitor naming another
+    customer, an identity hash that does not match); the text is safe to show to the sender."""
 
 
 class NotFound(BotError):

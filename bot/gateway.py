@@ -8,6 +8,11 @@ customer cannot produce two handoffs or a bot reply after a person took over.
 A turn that an instance accepted but never finished (it was killed) is claimed by the outbox
 worker of a running instance and comes back through `resume`; a turn that keeps failing ends in
 the one error handler, like any other failure.
+
+A platform account that sends more than `rate_limit_replies_per_account` messages a minute gets
+no more bot turns for the rest of the minute: its messages are still stored (nothing accepted is
+lost, and an open handoff shows them to its agent) but marked `limited`, with no reply and no new
+handoff. That keeps a flood from filling the queue or making the brand's account spam replies.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from bot.errors import InvalidMessage
 from bot.handoff import priority
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime, first_text
+from bot.rate_limits import Limits
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
 from bot.store.repository import NewHandoff, PendingTurn, Recorded, Repository
@@ -48,12 +54,14 @@ class Gateway:
         rasa: RasaRuntime,
         adapters: Mapping[str, BaseAdapter],
         delivery: Delivery,
+        limits: Limits | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
         self.rasa = rasa
         self.adapters = dict(adapters)
         self.delivery = delivery
+        self.limits = limits
         self.rules: list[RoutingRule] = [
             HumanOwnsCase(repository, delivery, first_text(rasa.domain, "utter_private_chat_joined")),
             AskRasa(rasa, repository, delivery, self.adapters),
@@ -79,7 +87,17 @@ class Gateway:
         recorded = self.repository.record_inbound(message)
         if recorded is None:
             return Outcome(status="duplicate")
+        if await self._over_limit(message):
+            self.repository.finish_turn(recorded, "limited")
+            return Outcome(status="limited", message_id=recorded.message_id, case_id=recorded.case_id)
         return await self._turn(message, recorded)
+
+    async def _over_limit(self, message: InboundMessage) -> bool:
+        if self.limits is None:
+            return False
+        account = f"{message.platform}:{message.customer.platform_user_id}"
+        decision = await self.limits.limiter.hit(self.limits.replies_account, account)
+        return not decision.allowed
 
     async def resume(self, turn: PendingTurn) -> Outcome:
         """Runs again the turn of a message accepted by an instance that stopped before answering."""

@@ -38,8 +38,9 @@ class Outcome:
     """What happened to one inbound message; the web API and `firstline say` return it as JSON."""
 
     status: str
-    """answered, attached (a person owns the case: the bot stayed silent), duplicate, or failed
-    (Firstline broke; the customer got an apology and the case went to a person)."""
+    """answered, attached (a person owns the case: the bot stayed silent), duplicate, limited
+    (stored, but the account sent too much this minute: no bot turn), or failed (Firstline
+    broke; the customer got an apology and the case went to a person)."""
     message_id: int | None = None
     case_id: int | None = None
     triage: Triage | None = None

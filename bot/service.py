@@ -17,6 +17,7 @@ from bot.messages import InboundMessage
 from bot.model_store import find_model
 from bot.outbox import OutboxWorker
 from bot.rasa_runtime import RasaRuntime
+from bot.rate_limits import Limits
 from bot.routing import Outcome
 from bot.settings import Settings
 from bot.store import Repository, create_store_engine, migrate, use_repository
@@ -35,6 +36,7 @@ class Service:
     gateway: Gateway
     delivery: Delivery
     outbox: OutboxWorker
+    limits: Limits
 
     @classmethod
     def build(
@@ -72,9 +74,17 @@ class Service:
             max_attempts=settings.send_max_attempts,
             first_backoff=settings.send_backoff_seconds,
         )
-        gateway = Gateway(settings, repository, rasa, adapters, delivery)
+        limits = Limits.from_settings(settings, engine)
+        gateway = Gateway(settings, repository, rasa, adapters, delivery, limits)
         return cls(
-            settings, repository, rasa, adapters, gateway, delivery, OutboxWorker(delivery, gateway.resume)
+            settings,
+            repository,
+            rasa,
+            adapters,
+            gateway,
+            delivery,
+            OutboxWorker(delivery, gateway.resume),
+            limits,
         )
 
     followups: FollowupScheduler = field(init=False)
@@ -105,4 +115,5 @@ class Service:
         await self.rasa.flush()
         for adapter in self.adapters.values():
             await adapter.stop()
+        await self.limits.close()
         self.repository.engine.dispose()

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
         "'memory' keeps conversations in memory (tests, benchmarks).",
     )
     redis_url: str = Field(
-        "", description="Redis URL for Rasa's lock store; needed when several instances run."
+        "",
+        description="Redis URL for Rasa's lock store and the rate limits' counters (without it "
+        "they are kept in the store); needed when several instances run.",
     )
     project_dir: Path = Field(PROJECT_ROOT, description="The Rasa project (config, domain, data).")
     model_dir: Path = Field(PROJECT_ROOT / "models", description="Where trained models are kept.")
@@ -65,6 +67,48 @@ class Settings(BaseSettings):
         None,
         description="Signs the agent console's session cookies; empty means one generated once "
         "and kept in data_dir/session_secret. Set the same value on every instance.",
+    )
+
+    # --- web channel identity -------------------------------------------------------------------
+    web_identity_secret: SecretStr | None = Field(
+        None,
+        description="Shared with the brand's website, which sends identifier_hash = "
+        "HMAC-SHA256(this, identifier) (hex) for its signed-in customer; a valid pair binds the "
+        "visitor to that customer id. Empty: web visitors are anonymous, one per browser cookie.",
+    )
+    web_audience_cap: int = Field(
+        0,
+        ge=0,
+        description="The most followers a web visitor may declare; 0 ignores the field. Only "
+        "platforms report real audiences, so a web body must not be able to raise priority.",
+    )
+
+    # --- rate limits (per minute; 0 turns a limit off) ----------------------------------------
+    rate_limit_web_per_address: int = Field(
+        20, ge=0, description="Web channel messages a minute from one client address (429 beyond)."
+    )
+    rate_limit_web_per_visitor: int = Field(
+        10, ge=0, description="Web channel messages a minute from one visitor identity (429 beyond)."
+    )
+    rate_limit_login_per_address: int = Field(
+        20,
+        ge=0,
+        description="Console sign-in attempts a minute from one client address: guessing across "
+        "many usernames stays slow (the per-username throttle handles one account) and password "
+        "hashing cannot be made to fill the CPU. Raise it when a whole office signs in from one NAT.",
+    )
+    rate_limit_replies_per_account: int = Field(
+        20,
+        ge=0,
+        description="Messages a minute the bot handles from one platform account. Beyond it a "
+        "message is stored and marked 'limited' for the agents, but gets no bot reply and opens "
+        "no handoff: a flood cannot fill the queue or make the brand's account spam.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For is believed when counting limits per client address; empty believes "
+        "none (the header can be forged by anyone who reaches the service directly).",
     )
 
     # --- delivery ----------------------------------------------------------------------------
@@ -132,6 +176,15 @@ class Settings(BaseSettings):
     @validator("data_dir", "model_dir", "project_dir", "corpora_dir")
     def _absolute(cls, value: Path) -> Path:  # noqa: N805 - pydantic validators take the class
         return value.expanduser().resolve()
+
+    @validator("trusted_proxies")
+    def _proxies(cls, value: str) -> str:  # noqa: N805 - pydantic validators take the class
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError: pydantic says which
+        return value
 
     @property
     def store_url(self) -> str:

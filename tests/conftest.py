@@ -29,10 +29,12 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.store import Repository, create_store_engine, migrate
 from bot.store.accounts import AccountRepository
 from tests.fakes.telegram_api import FakeTelegramApi
+from tests.fakes.web_visitor import WEB_IDENTITY_SECRET
 
 CACHE = Path(os.environ.get("FIRSTLINE_CACHE", Path.home() / ".cache" / "firstline"))
 MODEL_CACHE = CACHE / "models"
 POSTGRES_URL = os.environ.get("FIRSTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("FIRSTLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +60,7 @@ def settings(tmp_path: Path) -> Settings:
         model_dir=MODEL_CACHE,
         tracker_store_url="memory",
         public_url="http://firstline.test",
+        web_identity_secret=WEB_IDENTITY_SECRET,
         _env_file=None,
     )
 
@@ -141,6 +144,34 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
 @pytest.fixture
 def settings_on_postgres(settings: Settings, postgres_url: str) -> Settings:
     return settings.copy(update={"database_url": postgres_url})
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Redis for the tests of what Firstline keeps there; each test's keys get a unique prefix
+    (`redis_prefix`) and are deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        client.close()
+        pytest.skip(f"Redis is not reachable at {REDIS_URL} ({exc}); set FIRSTLINE_TEST_REDIS")
+    yield REDIS_URL
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    import redis
+
+    prefix = f"firstline-test:{uuid.uuid4().hex}:"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -56,6 +56,8 @@ def page_routes(console: Console) -> list[BaseRoute]:
         )
 
     async def login(request: Request) -> Response:
+        if (refused := await console.service.limits.login(request)) is not None:
+            return refused  # per client address, before any password is hashed
         form = await request.form()
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))

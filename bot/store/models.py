@@ -40,6 +40,7 @@ __all__ = [
     "Handoff",
     "HandoffEvent",
     "MessageRow",
+    "RateLimitCounter",
     "UTCDateTime",
     "User",
 ]
@@ -191,6 +192,19 @@ class Cursor(Base):
     name = Column(String(128), primary_key=True)
     value = Column(String(256), nullable=False)
     updated_at = Column(UTCDateTime(), nullable=False)
+
+
+class RateLimitCounter(Base):
+    """Hits counted in one rate-limit window (see `bot.rate_limits`): kept in the store so that
+    every instance counts against the same limit when there is no Redis. `expires_at` is in
+    seconds since the epoch; a row whose window has ended is reset by the next hit or pruned."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = (Index("ix_rate_limits_expires_at", "expires_at"),)
+
+    key = Column(String(255), primary_key=True)
+    count = Column(Integer, nullable=False)
+    expires_at = Column(Float, nullable=False)
 
 
 class User(Base):

@@ -14,6 +14,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.store.models import MessageRow
 from bot.text_limits import measure
+from tests.fakes.web_visitor import as_visitor
 
 pytestmark = pytest.mark.model
 
@@ -21,6 +22,7 @@ COMPLAINT = "@KestrelHelp my order never arrived, 2 weeks waiting and nobody ans
 
 
 async def _say(client: httpx.AsyncClient, text: str, **fields: object) -> dict:
+    await as_visitor(client, "alice")
     body = {"user": "alice", "text": text, "display_name": "Alice", **fields}
     response = await client.post("/api/web/messages", json=body)
     assert response.status_code == 200, response.text
@@ -42,12 +44,12 @@ async def test_public_complaint_gets_ack_dm_invitation_and_handoff_with_context(
     [reply] = result["replies"]
     assert reply["status"] == "sent"
     assert "sorry" in reply["text"].lower() or "apologise" in reply["text"].lower()
-    assert "http://firstline.test/?user=alice&join=" in reply["text"]
+    assert "http://firstline.test/?join=" in reply["text"]
     assert measure(reply["text"], "web") <= 2000
 
     handoff = (await client.get(f"/api/handoffs/{result['handoff_id']}")).json()
     assert handoff["reason"] == "complaint"
-    assert handoff["customer"]["audience"] == 5400
+    assert handoff["customer"]["audience"] is None  # self-declared on the web: not believed
     assert handoff["customer"]["display_name"] == "Alice"
     assert [(m["direction"], m["text"]) for m in handoff["messages"]] == [
         ("in", COMPLAINT),
@@ -173,6 +175,7 @@ async def test_customer_cannot_inject_rasa_intent_syntax(client: httpx.AsyncClie
 async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(
     client: httpx.AsyncClient, service: Service, body: bytes, status: int, error: str
 ) -> None:
+    await as_visitor(client, "alice")
     response = await client.post(
         "/api/web/messages", content=body, headers={"content-type": "application/json"}
     )

@@ -14,6 +14,7 @@ from bot.app import create_app
 from bot.metrics_endpoints import snapshot_endpoint
 from bot.service import Service
 from bot.store.reporting import Reporting
+from tests.fakes.web_visitor import as_visitor
 
 pytestmark = pytest.mark.model
 
@@ -29,10 +30,12 @@ def _samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 
 async def test_metrics_exposition_carries_the_figures(client: httpx.AsyncClient) -> None:
+    await as_visitor(client, "alice")
     response = await client.post(
         "/api/web/messages", json={"user": "alice", "text": COMPLAINT, "public": True}
     )
     assert response.status_code == 200 and response.json()["understood"]["intent"] == "complaint"
+    await as_visitor(client, "bob")
     response = await client.post(
         "/api/web/messages", json={"user": "bob", "text": "you are wonderful, thanks!"}
     )

@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 
 from bot.adapters.web_adapter import WebAdapter
-from bot.errors import InvalidMessage
+from bot.errors import Forbidden, InvalidMessage
 
-ADAPTER = WebAdapter("http://firstline.test", max_chars=10_000)
+ADAPTER = WebAdapter("http://firstline.test", max_chars=10_000, audience_cap=1000)
 
 
 def test_parses_a_public_post() -> None:
@@ -62,4 +62,39 @@ def test_dm_link_opens_the_private_chat_with_the_case_token() -> None:
     from bot.messages import Customer
 
     link = ADAPTER.dm_link(Customer("alice"), "tok123")
-    assert link == "http://firstline.test/?user=alice&join=tok123#private"
+    assert link == "http://firstline.test/?join=tok123#private"
+
+
+@pytest.mark.parametrize(
+    ("cap", "declared", "believed"),
+    [
+        (0, None, None),
+        (0, 10_000_000, None),
+        (0, 2**64, None),
+        (1000, 9, 9),
+        (1000, 10_000_000, 1000),
+        (1000, 0, 0),
+    ],
+)
+def test_a_declared_audience_is_capped(cap: int, declared: int | None, believed: int | None) -> None:
+    adapter = WebAdapter("http://firstline.test", max_chars=100, audience_cap=cap)
+    body = {"user": "alice", "text": "hi", **({} if declared is None else {"audience": declared})}
+    assert adapter.parse(body).customer.audience == believed
+
+
+@pytest.mark.parametrize(
+    ("body", "visitor", "user"),
+    [
+        ({"text": "hi"}, "v-abc", "v-abc"),
+        ({"user": "v-abc", "text": "hi"}, "v-abc", "v-abc"),
+        ({"user": "alice@example.com", "text": "hi"}, "alice@example.com", "alice@example.com"),
+    ],
+)
+def test_the_visitor_is_the_customer(body: dict[str, Any], visitor: str, user: str) -> None:
+    message = ADAPTER.parse(body, visitor=visitor)
+    assert (message.customer.platform_user_id, message.conversation_key) == (user, f"private:{user}")
+
+
+def test_a_body_naming_another_visitor_is_refused() -> None:
+    with pytest.raises(Forbidden, match="not you"):
+        ADAPTER.parse({"user": "alice", "text": "hi"}, visitor="v-mallory")

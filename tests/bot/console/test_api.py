@@ -25,6 +25,7 @@ from bot.store.followups import FollowupView
 from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import PASSWORD, SignIn, make_handoff, signed_in_client
 from tests.conftest import MODEL_CACHE
+from tests.fakes.web_visitor import as_visitor
 
 READERS = {"agent", "trainer", "admin"}
 WORKERS = {"agent", "admin"}
@@ -241,6 +242,7 @@ COMPLAINT = "@Kestrel my order never arrived, two weeks now and nobody answers ð
 async def _invited_complaint(http: httpx.AsyncClient, service: Service) -> tuple[int, FollowupView]:
     """A public complaint through the web channel (the bot invites the customer to a private
     chat), and the `still_here` follow-up the scheduler plans for it."""
+    await as_visitor(http, "alice")
     said = await http.post("/api/web/messages", json={"user": "alice", "text": COMPLAINT, "public": True})
     assert said.status_code == 200, said.text
     outcome = said.json()

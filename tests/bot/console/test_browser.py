@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -29,6 +28,7 @@ from bot.store.accounts import AccountRepository
 from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import PASSWORD
 from tests.conftest import MODEL_CACHE
+from tests.fakes.web_visitor import WEB_IDENTITY_SECRET, visitor_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -86,6 +86,8 @@ def live(
         tracker_store_url="memory",
         host="127.0.0.1",
         port=port,
+        web_identity_secret=WEB_IDENTITY_SECRET,
+        web_audience_cap=10_000,  # the case view shows the followers a customer declared
         _env_file=None,
     )
     service = Service.build(settings, model_path, rasa=rasa_runtime)
@@ -121,7 +123,9 @@ def _sign_in(page: Page, base: str, username: str) -> None:
 
 
 def _customer_says(base: str, **body: object) -> dict:
-    response = httpx.post(f"{base}/api/web/messages", json={"user": "alice", "display_name": "Alice", **body})
+    fields: dict[str, object] = {"user": "alice", "display_name": "Alice", **body}
+    with visitor_client(base, str(fields["user"])) as customer:
+        response = customer.post("/api/web/messages", json=fields)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -187,9 +191,8 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     expect(ana.locator("#timeline .author-agent")).to_contain_text(reply)
 
     # The reply reached the customer's private chat on the web channel.
-    chat = httpx.get(f"{base}/api/web/messages", params={"user": "alice", "public": "false"}).json()[
-        "messages"
-    ]
+    with visitor_client(base, "alice") as alice:
+        chat = alice.get("/api/web/messages", params={"user": "alice", "public": "false"}).json()["messages"]
     assert [(m["author"], m["status"]) for m in chat if m["text"] == reply] == [("agent", "sent")]
 
     ana.get_by_label("Outcome").fill("replacement sent")

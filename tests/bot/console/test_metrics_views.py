@@ -11,6 +11,7 @@ from bot.console.metrics_views import metrics_context
 from bot.metrics import AckSample, HandoffCounts, Understood, snapshot
 from bot.service import Service
 from tests.bot.console.conftest import SignIn
+from tests.fakes.web_visitor import as_visitor
 
 NOW = datetime(2025, 3, 14, 12, 30, tzinfo=timezone.utc)
 
@@ -78,6 +79,7 @@ async def test_the_page_charts_messages_that_went_through_the_web_channel(
     ]
     handoffs = []
     for user, text, public in said:
+        await as_visitor(http, user)
         response = await http.post("/api/web/messages", json={"user": user, "text": text, "public": public})
         assert response.status_code == 200, response.text
         handoffs.append(response.json()["handoff_id"])
