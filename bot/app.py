@@ -164,7 +164,7 @@ def create_app(service: Service) -> Starlette:
     webhook_routes = [
         route for adapter in service.adapters.values() for route in adapter.webhook_routes(service)
     ]
-    return Starlette(
+    app = Starlette(
         routes=[
             *webhook_routes,
             Route("/", demo_page),
@@ -181,3 +181,5 @@ def create_app(service: Service) -> Starlette:
         middleware=[session_middleware(service.settings)],
         lifespan=lifespan,
     )
+    app.state.console = console  # for tests that move the sessions' clock
+    return app
