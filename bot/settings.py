@@ -72,7 +72,8 @@ class Settings(BaseSettings):
         gt=0,
         description="A console session nobody used for this long ends. An open console tab polls "
         "every few seconds and so stays signed in; this ends the sessions of closed tabs and "
-        "abandoned machines. An hour keeps a lunch break with the tab closed short of it.",
+        "abandoned machines, whose cookie would otherwise work for the rest of the 12 hours. An "
+        "hour, like the default pickup SLA: a coffee break never signs anyone out.",
     )
 
     # --- delivery ----------------------------------------------------------------------------
