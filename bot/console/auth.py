@@ -49,6 +49,7 @@ __all__ = [
     "login_csrf_ok",
     "needs_rehash",
     "rehash_password",
+    "rehash_password_off_loop",
     "session_secret",
     "sign_in",
     "sign_out",
@@ -115,6 +116,12 @@ async def verify_password_off_loop(password_hash: str | None, password: str) -> 
     """`verify_password` in the hashing threads: what async handlers call."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(HASH_THREADS, verify_password, password_hash, password)
+
+
+async def rehash_password_off_loop(password: str) -> str:
+    """`rehash_password` in the hashing threads: what async handlers call."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(HASH_THREADS, rehash_password, password)
 
 
 def needs_rehash(password_hash: str) -> bool:

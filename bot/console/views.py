@@ -6,7 +6,6 @@ rows, case timeline), counts characters and fills in canned replies.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -17,14 +16,13 @@ from starlette.routing import BaseRoute, Route
 from bot.console.api import canned_values, char_limit, read_fields
 from bot.console.auth import (
     ADMIN,
-    HASH_THREADS,
     READ,
     WORK,
     csrf_token,
     hash_password_off_loop,
     login_csrf_ok,
     needs_rehash,
-    rehash_password,
+    rehash_password_off_loop,
     sign_in,
     sign_out,
     signed_in,
@@ -264,10 +262,8 @@ def page_routes(console: Console) -> list[BaseRoute]:
 async def _rehash(accounts: AccountRepository, account: Account, password: str) -> None:
     """Stores the password again with today's hash parameters (no policy: it is the account's
     password already); a failure only costs the upgrade."""
-    loop = asyncio.get_running_loop()
     try:
-        new_hash = await loop.run_in_executor(HASH_THREADS, rehash_password, password)
-        accounts.rehash(account.id, new_hash)
+        accounts.rehash(account.id, await rehash_password_off_loop(password))
     except (ValueError, OSError) as exc:
         logger.warning("kept the old password hash of %s: %s", account.username, exc)
     else:
