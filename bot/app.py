@@ -27,9 +27,11 @@ from starlette.routing import Route
 from bot.adapters.web_adapter import WebAdapter
 from bot.adapters.web_identity import Visitors
 from bot.console import READ, WORK, Console, console_routes, session_middleware
+from bot.console.api import CLOSE_ACTIONS, close_handoff
 from bot.errors import Forbidden, InvalidMessage, NotFound
 from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint
 from bot.service import Service
+from bot.store.casework import Conflict, InvalidInput
 from bot.store.reporting import Reporting
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
@@ -180,18 +182,21 @@ def create_app(service: Service) -> Starlette:
 
     @console.guard(WORK)
     @_guarded
-    async def close_handoff(request: Request) -> Response:
+    async def close(request: Request) -> Response:
+        """The JSON API's close: the console's own path (ownership, events), a packet back."""
         handoff_id = int(request.path_params["handoff_id"])
-        status = {"resolve": "resolved", "hand-back": "handed_back"}.get(request.path_params["action"])
+        status = CLOSE_ACTIONS.get(request.path_params["action"])
         if status is None:
             return _error(404, "a handoff can be resolved (/resolve) or handed back (/hand-back)")
         body = await _json_body(request) or {}
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
-        outcome = body.get("outcome")
-        if outcome is not None and not isinstance(outcome, str):
-            return _error(422, "'outcome' must be a string")
-        repository.close_handoff(handoff_id, status, outcome)
+        try:
+            close_handoff(console.casework, handoff_id, status, request.state.user, body.get("outcome"))
+        except Conflict as exc:
+            return _error(409, str(exc))
+        except InvalidInput as exc:
+            return _error(422, str(exc))
         return JSONResponse(repository.packet(handoff_id))
 
     @contextlib.asynccontextmanager
@@ -205,7 +210,7 @@ def create_app(service: Service) -> Starlette:
     webhook_routes = [
         route for adapter in service.adapters.values() for route in adapter.webhook_routes(service)
     ]
-    return Starlette(
+    app = Starlette(
         routes=[
             *webhook_routes,
             Route("/", demo_page),
@@ -216,7 +221,7 @@ def create_app(service: Service) -> Starlette:
             Route("/api/web/visitor", change_visitor, methods=["POST"]),
             Route("/api/handoffs", list_handoffs),
             Route("/api/handoffs/{handoff_id:int}", get_handoff),
-            Route("/api/handoffs/{handoff_id:int}/{action:str}", close_handoff, methods=["POST"]),
+            Route("/api/handoffs/{handoff_id:int}/{action:str}", close, methods=["POST"]),
             Route("/metrics", metrics_endpoint(Reporting(repository.engine))),
             Route("/api/metrics", console.guard(READ)(snapshot_endpoint(Reporting(repository.engine)))),
             *console_routes(console),
@@ -224,3 +229,5 @@ def create_app(service: Service) -> Starlette:
         middleware=[session_middleware(service.settings)],
         lifespan=lifespan,
     )
+    app.state.console = console  # for tests that move the sessions' clock
+    return app

@@ -138,12 +138,16 @@ def cmd_handoffs(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_close(settings: Settings, args: argparse.Namespace) -> int:
     from bot.errors import NotFound
+    from bot.store.casework import Conflict
 
     repository = _repository(settings)
     try:
         repository.close_handoff(args.id, args.status, args.outcome)
     except NotFound as exc:
         _progress(f"not found: {exc}")
+        return 1
+    except Conflict as exc:
+        _progress(f"refused: {exc}")
         return 1
     print(json.dumps(repository.packet(args.id), indent=2, ensure_ascii=False))
     return 0

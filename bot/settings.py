@@ -68,6 +68,20 @@ class Settings(BaseSettings):
         description="Signs the agent console's session cookies; empty means one generated once "
         "and kept in data_dir/session_secret. Set the same value on every instance.",
     )
+    console_session_hours: float = Field(
+        12.0,
+        gt=0,
+        description="A console sign-in ends this long after it began, however busy: a shift and a "
+        "bit, so an agent signs in once per working day and a stolen cookie is worth a day at most.",
+    )
+    console_idle_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="A console session nobody used for this long ends. An open console tab polls "
+        "every few seconds and so stays signed in; this ends the sessions of closed tabs and "
+        "abandoned machines, whose cookie would otherwise work for the rest of the 12 hours. An "
+        "hour, like the default pickup SLA: a coffee break never signs anyone out.",
+    )
 
     # --- web channel identity -------------------------------------------------------------------
     web_identity_secret: SecretStr | None = Field(

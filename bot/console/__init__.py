@@ -20,17 +20,17 @@ from bot.settings import Settings
 __all__ = ["ADMIN", "READ", "SESSION_COOKIE", "WORK", "Console", "console_routes", "session_middleware"]
 
 SESSION_COOKIE = "firstline_session"
-SESSION_HOURS = 12
-"""A shift and a bit: an agent signs in once per working day."""
 
 
 def session_middleware(settings: Settings) -> Middleware:
-    """Signed session cookies: HttpOnly always, SameSite=Lax, Secure when served over https."""
+    """Signed session cookies: HttpOnly always, SameSite=Lax, Secure when served over https.
+    Once signed in they carry only the session's id; the store decides whether it still counts
+    (`bot.console.auth`), so the cookie living as long as a session may is only a courtesy."""
     return Middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_HOURS * 3600,
+        max_age=int(settings.console_session_hours * 3600),
         same_site="lax",
         https_only=settings.base_url.startswith("https://"),
     )

@@ -23,15 +23,18 @@ from bot.console.context import Console, fill_placeholders, flash
 from bot.errors import BotError, InvalidMessage, NotFound
 from bot.messages import OutboundMessage
 from bot.store.accounts import Account
-from bot.store.casework import Conflict, InvalidInput, QueueItem
+from bot.store.casework import CaseworkRepository, Conflict, InvalidInput, QueueItem
 from bot.store.models import Handoff
 from bot.text_limits import LIMITS, measure
 
-__all__ = ["api_routes", "canned_values", "char_limit", "queue_item_dict"]
+__all__ = ["CLOSE_ACTIONS", "api_routes", "canned_values", "char_limit", "close_handoff", "queue_item_dict"]
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_OUTCOME_CHARS = 2000
+CLOSE_ACTIONS = {"resolve": "resolved", "hand-back": "handed_back"}
+"""The last part of a close's path, and the status it gives the handoff."""
 Action = Callable[[Request, Handoff, dict[str, str]], Awaitable[str]]
 
 
@@ -96,6 +99,20 @@ def queue_item_dict(console: Console, item: QueueItem) -> dict[str, Any]:
         "waited_seconds": round(clock.waited_seconds, 1),
         "sla": clock.to_dict(),
     }
+
+
+def close_handoff(
+    casework: CaseworkRepository, handoff_id: int, status: str, user: Account, outcome: object = None
+) -> None:
+    """Resolves or hands back a handoff for a signed-in account: the console's buttons and the
+    JSON API (`POST /api/handoffs/{id}/resolve`) both come here, so both refuse a case someone
+    else owns (409; an admin may) and both leave an event in the case."""
+    if outcome is not None and not isinstance(outcome, str):
+        raise InvalidInput("'outcome' must be a string")
+    text = (outcome or "").strip() or None
+    if text is not None and len(text) > MAX_OUTCOME_CHARS:
+        raise InvalidInput(f"an outcome is at most {MAX_OUTCOME_CHARS} characters")
+    casework.close(handoff_id, status, user.id, text, override=user.role == "admin")
 
 
 def _may_work_on(handoff: Handoff, user: Account) -> None:
@@ -166,11 +183,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         return f"Assigned to {assignee.display_name if assignee else assignee_id}."
 
     async def close(request: Request, handoff: Handoff, fields: dict[str, str], status: str) -> str:
-        _may_work_on(handoff, request.state.user)
-        outcome = (fields.get("outcome") or "").strip() or None
-        if outcome is not None and len(outcome) > 2000:
-            raise _BadRequest(422, "an outcome is at most 2000 characters")
-        casework.close(handoff.id, status, request.state.user.id, outcome)
+        close_handoff(casework, handoff.id, status, request.state.user, fields.get("outcome"))
         return "Resolved." if status == "resolved" else "Handed back to the bot."
 
     async def resolve(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:

@@ -1,32 +1,43 @@
 """Who is signed in, and what they may do: passwords, sessions, CSRF tokens and role guards.
 
-Sessions are Starlette's signed cookies (HttpOnly, SameSite=Lax, Secure behind https). They carry
-only the account id, its session version and a CSRF token; the account is read again on every
-request, so disabling an account or changing its role takes effect at once on every instance,
-and a new password signs out the sessions that were signed in with the old one.
+A session is a row in the store (`bot.store.console_sessions`): the cookie (Starlette's signed
+cookie: HttpOnly, SameSite=Lax, Secure behind https) carries only its random id, and the row
+holds the account and the CSRF token. Signing out, a new password or a disabled account deletes
+rows, so the cookie stops working at once on every instance; a session also ends after an
+absolute lifetime and after an idle timeout (settings). The account is read on every request,
+so a role change takes effect at once too. Before signing in, the cookie holds only the login
+form's CSRF token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from bot.console.password_policy import MAX_PASSWORD, check_password_rules
+from bot.messages import utcnow
 from bot.settings import Settings
-from bot.store.accounts import Account, AccountRepository
+from bot.store.accounts import Account
+from bot.store.console_sessions import SessionStore, SignedIn
+from bot.store.login_failures import LoginFailureStore
 
 __all__ = [
     "ADMIN",
+    "HASH_THREADS",
     "READ",
     "WORK",
     "Guard",
@@ -34,11 +45,17 @@ __all__ = [
     "check_password_rules",
     "csrf_token",
     "hash_password",
-    "keep_signed_in",
+    "hash_password_off_loop",
+    "login_csrf_ok",
     "needs_rehash",
+    "rehash_password",
+    "rehash_password_off_loop",
     "session_secret",
     "sign_in",
+    "sign_out",
+    "signed_in",
     "verify_password",
+    "verify_password_off_loop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -49,13 +66,12 @@ WORK = ("agent", "admin")
 """Who may change cases: claim, reply, note, close."""
 ADMIN = ("admin",)
 
-SESSION_USER = "uid"
-SESSION_CSRF = "csrf"
-SESSION_VERSION = "sv"
+SESSION_TOKEN = "sid"
+"""The cookie's one entry once signed in: the session's random token."""
+LOGIN_CSRF = "csrf"
+"""The cookie's entry before signing in: the login form's CSRF token."""
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verifying against this keeps an unknown username as slow as a wrong password.
@@ -64,14 +80,17 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def check_password_rules(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise ValueError(f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters")
-
-
-def hash_password(password: str) -> str:
-    check_password_rules(password)
+def hash_password(password: str, user_inputs: Sequence[str] = ()) -> str:
+    """A hash of a password being set: refused (`WeakPassword`, a `ValueError`) unless the policy
+    accepts it. Blocking: async handlers call `hash_password_off_loop`."""
+    check_password_rules(password, user_inputs)
     return _hasher.hash(password)
+
+
+def rehash_password(password: str) -> str:
+    """A hash with today's parameters of a password that is already the account's: no policy,
+    so an older, weaker password keeps working until its owner changes it. Blocking."""
+    return _hasher.hash(password[:MAX_PASSWORD])
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -79,6 +98,30 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password[:MAX_PASSWORD]) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+HASH_THREADS = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="argon2")
+"""Argon2 is slow on purpose (tens of ms, 64 MiB each): run on the event loop it stalls every
+request, /healthz included. A small pool of its own keeps the loop free and also bounds the CPU
+and memory a flood of sign-ins can take (Starlette's shared pool would run 40 at once)."""
+
+
+async def hash_password_off_loop(password: str, user_inputs: Sequence[str] = ()) -> str:
+    """`hash_password` in the hashing threads: what async handlers call."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(HASH_THREADS, functools.partial(hash_password, password, user_inputs))
+
+
+async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
+    """`verify_password` in the hashing threads: what async handlers call."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(HASH_THREADS, verify_password, password_hash, password)
+
+
+async def rehash_password_off_loop(password: str) -> str:
+    """`rehash_password` in the hashing threads: what async handlers call."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(HASH_THREADS, rehash_password, password)
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -114,18 +157,31 @@ def session_secret(settings: Settings) -> str:
     return secret
 
 
+def signed_in(request: Request) -> SignedIn | None:
+    """The request's live session, once `Guard` has found it."""
+    found = getattr(request.state, "signed_in", None)
+    return found if isinstance(found, SignedIn) else None
+
+
 def csrf_token(request: Request) -> str:
-    token = request.session.get(SESSION_CSRF)
-    if not token:
+    """The token forms and `X-CSRF-Token` must carry: the session's once signed in, else the
+    login form's, kept in the cookie until signing in replaces it."""
+    session = signed_in(request)
+    if session is not None:
+        return session.csrf_token
+    token = request.session.get(LOGIN_CSRF)
+    if not isinstance(token, str) or not token:
         token = secrets.token_urlsafe(32)
-        request.session[SESSION_CSRF] = token
-    return str(token)
+        request.session[LOGIN_CSRF] = token
+    return token
 
 
-async def _csrf_ok(request: Request) -> bool:
-    expected = request.session.get(SESSION_CSRF)
-    if not expected:
-        return False
+def login_csrf_ok(request: Request, given: object) -> bool:
+    expected = request.session.get(LOGIN_CSRF)
+    return isinstance(expected, str) and isinstance(given, str) and secrets.compare_digest(given, expected)
+
+
+async def _csrf_ok(request: Request, expected: str) -> bool:
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -133,21 +189,24 @@ async def _csrf_ok(request: Request) -> bool:
         form = await request.form()  # cached on the request: the handler reads it again for free
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
-    return given is not None and secrets.compare_digest(given, str(expected))
+    return given is not None and secrets.compare_digest(given, expected)
 
 
-def sign_in(request: Request, account: Account) -> None:
+def sign_in(request: Request, sessions: SessionStore, account: Account) -> SignedIn:
     """A fresh session for the account: nothing from before signing in survives (no fixation)."""
+    token, session = sessions.create(account.id)
     request.session.clear()
-    request.session[SESSION_USER] = account.id
-    request.session[SESSION_VERSION] = account.session_version
-    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    request.session[SESSION_TOKEN] = token
+    request.state.signed_in = session
+    return session
 
 
-def keep_signed_in(request: Request, account: Account) -> None:
-    """After changing one's own password: this session carries on, the account's others end."""
-    if request.session.get(SESSION_USER) == account.id:
-        request.session[SESSION_VERSION] = account.session_version
+def sign_out(request: Request, sessions: SessionStore) -> None:
+    """Deletes the session's row: the cookie, and any copy of it, signs nobody in any more."""
+    session = signed_in(request)
+    if session is not None:
+        sessions.end(session.key)
+    request.session.clear()
 
 
 def wants_json(request: Request) -> bool:
@@ -162,34 +221,41 @@ class Guard:
     """Decorators for console handlers: signed in, with one of the roles, and a CSRF token on
     every request that changes something."""
 
-    def __init__(self, accounts: AccountRepository) -> None:
-        self.accounts = accounts
+    def __init__(self, sessions: SessionStore) -> None:
+        self.sessions = sessions
+
+    def current_session(self, request: Request) -> SignedIn | None:
+        found = signed_in(request)
+        if found is not None:
+            return found
+        token = request.session.get(SESSION_TOKEN)
+        if not isinstance(token, str):
+            return None
+        found = self.sessions.find(token)
+        if found is None:
+            request.session.pop(SESSION_TOKEN, None)  # ended or expired: the cookie goes too
+            return None
+        request.state.signed_in = found
+        return found
 
     def current_user(self, request: Request) -> Account | None:
-        user_id = request.session.get(SESSION_USER)
-        if not isinstance(user_id, int):
-            return None
-        account = self.accounts.get(user_id)
-        if account is None or not account.active:
-            return None
-        # Cookies from before session versions existed carry none; they count as version 0.
-        if request.session.get(SESSION_VERSION, 0) != account.session_version:
-            return None
-        return account
+        found = self.current_session(request)
+        return found.account if found is not None else None
 
     def __call__(self, roles: tuple[str, ...]) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             @functools.wraps(handler)
             async def guarded(request: Request) -> Response:
-                user = self.current_user(request)
-                if user is None:
+                session = self.current_session(request)
+                if session is None:
                     if wants_json(request):
                         return JSONResponse({"error": "sign in first"}, status_code=401)
                     target = quote(request.url.path, safe="/")
                     return RedirectResponse(f"/console/login?next={target}", status_code=303)
+                user = session.account
                 if user.role not in roles:
                     return _forbidden(request, "your role does not allow this")
-                if request.method not in ("GET", "HEAD") and not await _csrf_ok(request):
+                if request.method not in ("GET", "HEAD") and not await _csrf_ok(request, session.csrf_token):
                     return _forbidden(request, "missing or wrong CSRF token; reload the page")
                 request.state.user = user
                 return await handler(request)
@@ -211,30 +277,43 @@ def _forbidden(request: Request, message: str) -> Response:
     )
 
 
+def throttle_delay(failures: int) -> float:
+    """Seconds to wait after the last of `failures` failed sign-ins: none for the first few,
+    then doubling, at most 15 minutes."""
+    if failures < LoginThrottle.FREE_ATTEMPTS:
+        return 0.0
+    return min(LoginThrottle.MAX_WAIT, 2.0 ** (failures - LoginThrottle.FREE_ATTEMPTS + 1))
+
+
 class LoginThrottle:
     """Slows password guessing: after a few failures for one username, further attempts wait
-    (doubling, at most 15 minutes). Kept per instance, which is enough to make guessing slow."""
+    (doubling, at most 15 minutes). The counts are in the store, shared by every instance and
+    never evicted to make room; a name's count is forgotten a day after its last failure."""
 
     FREE_ATTEMPTS = 5
     MAX_WAIT = 900.0
+    FORGET_AFTER = timedelta(hours=24)
+    """Long past the longest wait, so that a patient guesser keeps waiting 15 minutes a try
+    instead of earning fresh free attempts after each pause."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._failures: dict[str, tuple[int, float]] = {}
+    def __init__(self, store: LoginFailureStore, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    @classmethod
+    def on(cls, engine: Engine, clock: Callable[[], datetime] = utcnow) -> LoginThrottle:
+        return cls(LoginFailureStore(engine, cls.FORGET_AFTER), clock)
 
     def wait(self, username: str) -> float:
-        count, last = self._failures.get(username.lower(), (0, 0.0))
-        if count < self.FREE_ATTEMPTS:
+        now = self.clock()
+        found = self.store.get(username, now)
+        if found is None:
             return 0.0
-        delay = min(self.MAX_WAIT, 2.0 ** (count - self.FREE_ATTEMPTS + 1))
-        return max(0.0, last + delay - self._clock())
+        elapsed = (now - found.last_failed_at).total_seconds()
+        return max(0.0, throttle_delay(found.failures) - elapsed)
 
     def failed(self, username: str) -> None:
-        key = username.lower()
-        count, _ = self._failures.get(key, (0, 0.0))
-        if len(self._failures) > 10_000:
-            self._failures.clear()  # bounded memory under a flood of made-up names
-        self._failures[key] = (count + 1, self._clock())
+        self.store.record(username, self.clock())
 
     def succeeded(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
+        self.store.clear(username)

@@ -40,7 +40,7 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     from bot.store.accounts import InvalidAccount
 
     try:
-        password_hash = hash_password(_read_password(args))
+        password_hash = hash_password(_read_password(args), [args.username, args.name or ""])
         account = _accounts(settings).create(args.username, password_hash, args.role, args.name)
     except (InvalidAccount, ValueError) as exc:
         print(f"[firstline] refused: {exc}", file=sys.stderr)
@@ -64,7 +64,10 @@ def cmd_users_set_password(settings: Settings, args: argparse.Namespace) -> int:
         print(f"[firstline] refused: no account {args.username!r}", file=sys.stderr)
         return 2
     try:
-        account = accounts.update(found[0].id, password_hash=hash_password(_read_password(args)), active=True)
+        known = [found[0].username, found[0].display_name]
+        account = accounts.update(
+            found[0].id, password_hash=hash_password(_read_password(args), known), active=True
+        )
     except (InvalidAccount, ValueError) as exc:
         print(f"[firstline] refused: {exc}", file=sys.stderr)
         return 2

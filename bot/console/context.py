@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from bot.service import Service
 from bot.sla import SlaClock, sla_clock
 from bot.store.accounts import AccountRepository
 from bot.store.casework import CaseworkRepository
+from bot.store.console_sessions import SessionStore
 
 __all__ = ["Console", "fill_placeholders", "human_duration", "time_tag"]
 
@@ -83,6 +84,7 @@ class Console:
     accounts: AccountRepository
     casework: CaseworkRepository
     guard: Guard
+    sessions: SessionStore
     throttle: LoginThrottle
     templates: Jinja2Templates
     hours: BusinessHours
@@ -90,7 +92,13 @@ class Console:
     @classmethod
     def build(cls, service: Service) -> Console:
         engine = service.repository.engine
+        settings = service.settings
         accounts = AccountRepository(engine)
+        sessions = SessionStore(
+            engine,
+            lifetime=timedelta(hours=settings.console_session_hours),
+            idle_timeout=timedelta(minutes=settings.console_idle_minutes),
+        )
         templates = Jinja2Templates(directory=str(_HERE / "templates"))
         templates.env.filters["duration"] = human_duration
         templates.env.filters["time_tag"] = time_tag
@@ -100,8 +108,9 @@ class Console:
             service=service,
             accounts=accounts,
             casework=CaseworkRepository(engine),
-            guard=Guard(accounts),
-            throttle=LoginThrottle(),
+            guard=Guard(sessions),
+            sessions=sessions,
+            throttle=LoginThrottle.on(engine),
             templates=templates,
             hours=BusinessHours.from_settings(service.settings),
         )

@@ -19,11 +19,14 @@ from bot.console.auth import (
     READ,
     WORK,
     csrf_token,
-    hash_password,
-    keep_signed_in,
+    hash_password_off_loop,
+    login_csrf_ok,
     needs_rehash,
+    rehash_password_off_loop,
     sign_in,
-    verify_password,
+    sign_out,
+    signed_in,
+    verify_password_off_loop,
 )
 from bot.console.context import SECURITY_HEADERS, Console, fill_placeholders, flash
 from bot.errors import NotFound
@@ -62,8 +65,7 @@ def page_routes(console: Console) -> list[BaseRoute]:
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         target = _safe_next(str(form.get("next", "")))
-        expected = request.session.get("csrf")
-        if not expected or form.get("csrf_token") != expected:
+        if not login_csrf_ok(request, form.get("csrf_token")):
             return console.render(
                 request, "login.html", {"next": target, "error": "The form expired; try again."}, 403
             )
@@ -72,25 +74,25 @@ def page_routes(console: Console) -> list[BaseRoute]:
             error = f"Too many failed attempts; try again in {int(wait) + 1} seconds."
             return console.render(request, "login.html", {"next": target, "error": error}, 429)
         found = accounts.credentials(username)
-        if found is None or not verify_password(found[1], password) or not found[0].active:
+        # An unknown name is checked against a dummy hash: as slow as a wrong password.
+        verified = await verify_password_off_loop(found[1] if found else None, password)
+        if found is None or not verified or not found[0].active:
             # One message for every failure: the page does not tell which usernames exist.
-            if found is None:
-                verify_password(None, password)
             console.throttle.failed(username)
             logger.info("failed sign-in for %r", username[:64])
             error = "Wrong username or password."
             return console.render(request, "login.html", {"next": target, "error": error}, 401)
         console.throttle.succeeded(username)
         if needs_rehash(found[1]):
-            _rehash(accounts, found[0], password)
-        sign_in(request, found[0])
+            await _rehash(accounts, found[0], password)
+        sign_in(request, console.sessions, found[0])
         accounts.record_login(found[0].id)
         logger.info("%s signed in", found[0].username)
         return RedirectResponse(target, status_code=303)
 
     @guard(READ)
     async def logout(request: Request) -> Response:
-        request.session.clear()
+        sign_out(request, console.sessions)
         return RedirectResponse("/console/login", status_code=303)
 
     def queue_context(request: Request) -> dict[str, Any]:
@@ -171,13 +173,12 @@ def page_routes(console: Console) -> list[BaseRoute]:
     @guard(ADMIN)
     async def create_user(request: Request) -> Response:
         fields = await read_fields(request)
+        username, display_name = fields.get("username", ""), fields.get("display_name") or None
         try:
-            account = accounts.create(
-                fields.get("username", ""),
-                hash_password(fields.get("password", "")),
-                fields.get("role", "agent"),
-                fields.get("display_name") or None,
+            password_hash = await hash_password_off_loop(
+                fields.get("password", ""), [username, display_name or ""]
             )
+            account = accounts.create(username, password_hash, fields.get("role", "agent"), display_name)
         except (InvalidAccount, ValueError) as exc:
             return _admin_answer(request, "/console/admin/users", str(exc), 422)
         return _admin_answer(request, "/console/admin/users", f"Created {account.username} ({account.role}).")
@@ -193,18 +194,27 @@ def page_routes(console: Console) -> list[BaseRoute]:
             ):
                 raise InvalidAccount("you cannot disable your own account or drop your own admin role")
             password = fields.get("password") or None
+            password_hash = None
+            if password:
+                target = accounts.get(user_id)
+                if target is None:
+                    raise NotFound(f"user {user_id}")
+                known = [target.username, target.display_name, fields.get("display_name", "")]
+                password_hash = await hash_password_off_loop(password, known)
+            session = signed_in(request)
             account = accounts.update(
                 user_id,
                 role=fields.get("role") or None,
                 display_name=fields.get("display_name") or None,
                 active={"true": True, "false": False}.get(fields.get("active", "")),
-                password_hash=hash_password(password) if password else None,
+                password_hash=password_hash,
+                # Changing one's own password keeps this session and ends the others.
+                keep_session=session.key if session is not None else None,
             )
         except NotFound as exc:
             return _admin_answer(request, "/console/admin/users", f"not found: {exc}", 404)
         except (InvalidAccount, ValueError) as exc:
             return _admin_answer(request, "/console/admin/users", str(exc), 422)
-        keep_signed_in(request, account)
         return _admin_answer(request, "/console/admin/users", f"Saved {account.username}.")
 
     @guard(ADMIN)
@@ -251,11 +261,12 @@ def page_routes(console: Console) -> list[BaseRoute]:
     ]
 
 
-def _rehash(accounts: AccountRepository, account: Account, password: str) -> None:
-    """Stores the password again with today's hash parameters; a failure only costs the upgrade."""
+async def _rehash(accounts: AccountRepository, account: Account, password: str) -> None:
+    """Stores the password again with today's hash parameters (no policy: it is the account's
+    password already); a failure only costs the upgrade."""
     try:
-        accounts.rehash(account.id, hash_password(password))
-    except ValueError as exc:
+        accounts.rehash(account.id, await rehash_password_off_loop(password))
+    except (ValueError, OSError) as exc:
         logger.warning("kept the old password hash of %s: %s", account.username, exc)
     else:
         logger.info("password hash of %s upgraded to the current parameters", account.username)

@@ -10,16 +10,24 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from bot.errors import BotError, NotFound
 from bot.messages import utcnow
-from bot.store.models import User
+from bot.store.models import ConsoleSession, User
 
-__all__ = ["ROLES", "Account", "AccountExists", "AccountRepository", "InvalidAccount", "normalise_username"]
+__all__ = [
+    "ROLES",
+    "Account",
+    "AccountExists",
+    "AccountRepository",
+    "InvalidAccount",
+    "account_from_row",
+    "normalise_username",
+]
 
 ROLES = ("agent", "trainer", "admin")
 """Agents work cases; trainers read them (and later review what the bot misunderstood); admins
@@ -45,8 +53,6 @@ class Account:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
-    session_version: int = 0
-    """Sessions carry the version they were signed in with; an older one is signed out."""
 
 
 def normalise_username(username: str) -> str:
@@ -60,7 +66,7 @@ def normalise_username(username: str) -> str:
     return name
 
 
-def _account(row: User) -> Account:
+def account_from_row(row: User) -> Account:
     return Account(
         id=row.id,
         username=row.username,
@@ -69,7 +75,6 @@ def _account(row: User) -> Account:
         active=row.active,
         created_at=row.created_at,
         last_login_at=row.last_login_at,
-        session_version=row.session_version,
     )
 
 
@@ -106,14 +111,14 @@ class AccountRepository:
             with self._sessions() as session, session.begin():
                 session.add(row)
                 session.flush()
-                return _account(row)
+                return account_from_row(row)
         except IntegrityError as exc:
             raise AccountExists(f"the username {name!r} is taken") from exc
 
     def get(self, user_id: int) -> Account | None:
         with self._sessions() as session:
             row = session.get(User, user_id)
-            return _account(row) if row is not None else None
+            return account_from_row(row) if row is not None else None
 
     def credentials(self, username: str) -> tuple[Account, str] | None:
         """The account and its password hash, for signing in; None for an unknown name."""
@@ -123,11 +128,13 @@ class AccountRepository:
             return None
         with self._sessions() as session:
             row = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
-            return (_account(row), row.password_hash) if row is not None else None
+            return (account_from_row(row), row.password_hash) if row is not None else None
 
     def all(self) -> list[Account]:
         with self._sessions() as session:
-            return [_account(r) for r in session.execute(select(User).order_by(User.username)).scalars()]
+            return [
+                account_from_row(r) for r in session.execute(select(User).order_by(User.username)).scalars()
+            ]
 
     def count(self) -> int:
         with self._sessions() as session:
@@ -141,10 +148,13 @@ class AccountRepository:
         display_name: str | None = None,
         active: bool | None = None,
         password_hash: str | None = None,
+        keep_session: str | None = None,
     ) -> Account:
-        """Changes an account. A new password or disabling the account signs out every session
-        signed in before (the session version goes up); a role change needs no such thing,
-        because the role is read again on every request."""
+        """Changes an account. A new password or disabling the account deletes its console
+        sessions in the same transaction, so on every instance they are signed out at once; a
+        new password spares `keep_session` (the key of the session making the change: people
+        changing their own password stay signed in there), disabling spares none. A role change
+        needs no such thing: the role is read on every request."""
         values: dict[str, object] = {}
         if role is not None:
             values["role"] = _check_role(role)
@@ -154,15 +164,18 @@ class AccountRepository:
             values["active"] = active
         if password_hash is not None:
             values["password_hash"] = password_hash
-        if password_hash is not None or active is False:
-            values["session_version"] = User.session_version + 1
         with self._sessions() as session, session.begin():
             if values:
                 session.execute(update(User).where(User.id == user_id).values(**values))
+            if password_hash is not None or active is False:
+                ended = delete(ConsoleSession).where(ConsoleSession.user_id == user_id)
+                if keep_session is not None and active is not False:
+                    ended = ended.where(ConsoleSession.id != keep_session)
+                session.execute(ended)
             row = session.get(User, user_id)
             if row is None:
                 raise NotFound(f"user {user_id}")
-            return _account(row)
+            return account_from_row(row)
 
     def rehash(self, user_id: int, password_hash: str) -> None:
         """Replaces the hash of the same password (stronger parameters): sessions stay signed in."""

@@ -318,17 +318,30 @@ class CaseworkRepository:
                 raise self._conflict(session, handoff_id, actor_id)
             self._event(session, handoff_id, actor_id, "assigned", {"to": assignee.display_name}, now)
 
-    def close(self, handoff_id: int, status: str, actor_id: int, outcome: str | None = None) -> None:
-        """Resolves or hands back an open handoff; either way the bot answers the case again."""
+    def close(
+        self,
+        handoff_id: int,
+        status: str,
+        actor_id: int | None,
+        outcome: str | None = None,
+        *,
+        override: bool = False,
+    ) -> None:
+        """Resolves or hands back an open handoff; either way the bot answers the case again.
+
+        This is the one way a handoff closes, whoever asks (the console, the JSON API, the
+        command line), so ownership is checked and an event recorded every time. Without
+        `override` (an admin's power, or the operator's on the command line, who has no account:
+        `actor_id` None) only an unowned handoff or the actor's own can be closed; the check is
+        in the WHERE clause, so a claim on another instance in between cannot slip past it."""
         if status not in CLOSED_STATUSES:
             raise ValueError(f"a handoff closes as resolved or handed_back, not {status!r}")
         with self._sessions() as session, session.begin():
             now = utcnow()
-            result = session.execute(
-                update(Handoff)
-                .where(Handoff.id == handoff_id, Handoff.status == "open")
-                .values(status=status, outcome=outcome, closed_at=now)
-            )
+            query = update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "open")
+            if not override:
+                query = query.where((Handoff.assignee_id.is_(None)) | (Handoff.assignee_id == actor_id))
+            result = session.execute(query.values(status=status, outcome=outcome, closed_at=now))
             if result.rowcount != 1:
                 raise self._conflict(session, handoff_id, actor_id)
             detail = {"outcome": outcome} if outcome else None
@@ -357,7 +370,7 @@ class CaseworkRepository:
         except IntegrityError as exc:
             raise Conflict("the case has another open handoff; work on that one instead") from exc
 
-    def _conflict(self, session: Session, handoff_id: int, actor_id: int) -> BotError:
+    def _conflict(self, session: Session, handoff_id: int, actor_id: int | None) -> BotError:
         row = session.get(Handoff, handoff_id)
         if row is None:
             return NotFound(f"handoff {handoff_id}")

@@ -34,11 +34,13 @@ __all__ = [
     "Case",
     "CaseNote",
     "CaseTag",
+    "ConsoleSession",
     "Conversation",
     "Cursor",
     "CustomerRow",
     "Handoff",
     "HandoffEvent",
+    "LoginFailure",
     "MessageRow",
     "RateLimitCounter",
     "UTCDateTime",
@@ -221,8 +223,35 @@ class User(Base):
     created_at = Column(UTCDateTime(), nullable=False)
     last_login_at = Column(UTCDateTime())
     session_version = Column(Integer, nullable=False, default=0, server_default=text("0"))
-    """Kept in each session cookie; bumped by a password change or by disabling the account,
-    so that the sessions signed in before stop working on every instance."""
+    """Retired: sessions are `ConsoleSession` rows since 0009, and ending them deletes the rows.
+    Nothing reads or writes it now; kept so that instances of the previous release keep working
+    during a rolling upgrade, for a later migration to drop."""
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie carries a random 256-bit token; only its SHA-256
+    is stored (`id`), so a copy of the table signs nobody in. Signing out, a new password or a
+    disabled account deletes rows; `bot.console.sessions` refuses rows past their lifetime."""
+
+    __tablename__ = "console_sessions"
+
+    id = Column(String(64), primary_key=True)
+    user_id = Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+    last_seen_at = Column(UTCDateTime(), nullable=False)
+
+
+class LoginFailure(Base):
+    """Failed sign-ins per username, for the login throttle on every instance. `key` is the
+    SHA-256 of the lowercased name as typed (people type passwords into the username field; we
+    keep no such text). Rows go once their last failure is older than the throttle's memory."""
+
+    __tablename__ = "login_failures"
+
+    key = Column(String(64), primary_key=True)
+    failures = Column(Integer, nullable=False)
+    last_failed_at = Column(UTCDateTime(), nullable=False, index=True)
 
 
 class CaseNote(Base):

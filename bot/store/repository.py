@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import NotFound
 from bot.handoff import build_packet
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
+from bot.store.casework import CaseworkRepository
 from bot.store.models import Case, Conversation, Cursor, CustomerRow, Handoff, MessageRow
 
 __all__ = ["NewHandoff", "PendingTurn", "Queued", "Recorded", "Repository"]
@@ -651,16 +652,13 @@ class Repository:
             return handoff_id
 
     def close_handoff(self, handoff_id: int, status: str, outcome: str | None = None) -> None:
-        """`resolved` or `handed_back`: either way the bot answers the case again."""
-        if status not in {"resolved", "handed_back"}:
-            raise ValueError(f"a handoff closes as resolved or handed_back, not {status!r}")
-        with self._session() as session, session.begin():
-            row = session.get(Handoff, handoff_id)
-            if row is None:
-                raise NotFound(f"handoff {handoff_id}")
-            if row.status != "open":
-                return
-            row.status, row.outcome, row.closed_at = status, outcome, utcnow()
+        """The operator's close (`firstline resolve`/`hand-back`, run on the server, with no
+        account): `resolved` or `handed_back`, and either way the bot answers the case again.
+
+        It goes through `CaseworkRepository.close`, the one path every close takes, so the case
+        records an event (with no actor); it overrides ownership as an admin would. A handoff
+        that is not open is a `Conflict`."""
+        CaseworkRepository(self.engine).close(handoff_id, status, None, outcome, override=True)
 
     def handoffs(self, status: str | None = "open") -> list[Handoff]:
         with self._session() as session:

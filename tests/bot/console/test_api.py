@@ -19,7 +19,7 @@ from bot.messages import utcnow
 from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import Settings
-from bot.store.accounts import AccountRepository
+from bot.store.accounts import Account, AccountRepository
 from bot.store.casework import CaseworkRepository
 from bot.store.followups import FollowupView
 from bot.store.review import ReviewInbox
@@ -333,3 +333,60 @@ async def test_a_follow_up_is_cancelled_only_through_its_own_case(
     missing = await ana.post(f"/console/api/handoffs/{handoff_id}/followups/999999/cancel", json={})
     assert missing.status_code == 404
     assert service.followups.store.get(followup_id).status == "scheduled"
+
+
+# --- ownership: one guarded path to every close ------------------------------------------------
+
+CLOSES = [
+    ("/console/api/handoffs/{h}/resolve", "resolved"),
+    ("/console/api/handoffs/{h}/hand-back", "handed_back"),
+    ("/api/handoffs/{h}/resolve", "resolved"),
+    ("/api/handoffs/{h}/hand-back", "handed_back"),
+]
+
+
+@pytest.mark.parametrize(("path", "status"), CLOSES)
+async def test_no_route_closes_a_case_another_agent_owns(
+    sign_in: SignIn,
+    service: Service,
+    accounts: dict[str, Account],
+    handoff_id: int,
+    path: str,
+    status: str,
+) -> None:
+    casework = CaseworkRepository(service.repository.engine)
+    ana, ben = await sign_in("ana"), await sign_in("ben")
+    assert (await ana.post(f"/console/api/handoffs/{handoff_id}/claim", json={})).status_code == 200
+
+    taken = await ben.post(path.format(h=handoff_id), json={"outcome": "closed by ben"})
+    assert taken.status_code == 409, taken.text
+    assert "owned by Ana" in taken.json()["error"]
+    row = casework.handoff(handoff_id)
+    assert (row.status, row.assignee_id, row.outcome) == ("open", accounts["agent"].id, None)
+    assert [e.action for e in casework.case_view(handoff_id).events] == ["claimed"]
+
+    closed = await ana.post(path.format(h=handoff_id), json={"outcome": "refunded"})
+    assert closed.status_code == 200, closed.text
+    [claimed, close] = casework.case_view(handoff_id).events
+    assert (claimed.action, close.action, close.actor, close.detail) == (
+        "claimed",
+        status,
+        "Ana",
+        {"outcome": "refunded"},
+    )
+
+
+@pytest.mark.parametrize(("path", "status"), CLOSES)
+async def test_an_admin_may_close_a_case_someone_owns_and_it_is_recorded(
+    sign_in: SignIn, service: Service, handoff_id: int, path: str, status: str
+) -> None:
+    casework = CaseworkRepository(service.repository.engine)
+    ana, ada = await sign_in("ana"), await sign_in("ada")
+    assert (await ana.post(f"/console/api/handoffs/{handoff_id}/claim", json={})).status_code == 200
+    assert (await ada.post(path.format(h=handoff_id), json={})).status_code == 200
+    assert [(e.action, e.actor) for e in casework.case_view(handoff_id).events] == [
+        ("claimed", "Ana"),
+        (status, "Ada"),
+    ]
+    again = await ada.post(path.format(h=handoff_id), json={})
+    assert again.status_code == 409, again.text

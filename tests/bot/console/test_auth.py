@@ -3,12 +3,16 @@ they were made with are not today's; a new password or a disabled account ends o
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import httpx
 import pytest
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
-from bot.console.auth import hash_password, needs_rehash, verify_password
+from bot.console import auth
+from bot.console.auth import hash_password, needs_rehash, rehash_password, verify_password
 from bot.service import Service
 from bot.store.accounts import Account, AccountRepository
 from tests.bot.console.conftest import PASSWORD, SignIn, csrf_from, signed_in_client
@@ -27,10 +31,16 @@ def test_a_hash_verifies_its_own_password_only() -> None:
     assert not verify_password(stored, "x" * 100_000)  # cut to the maximum length, then refused
 
 
-@pytest.mark.parametrize("password", ["short", "x" * 1025])
+@pytest.mark.parametrize("password", ["short", "password", "x" * 1025])
 def test_passwords_outside_the_rules_are_not_hashed(password: str) -> None:
-    with pytest.raises(ValueError, match="a password is 8 to 1024 characters"):
+    with pytest.raises(ValueError, match=r"a password is 12 to 1024 characters|common|guess"):
         hash_password(password)
+
+
+def test_an_existing_weak_password_still_signs_in_and_is_rehashed_without_the_policy() -> None:
+    old = WEAK.hash("password")  # set before the policy existed
+    assert verify_password(old, "password")
+    assert verify_password(rehash_password("password"), "password")
 
 
 def test_only_hashes_with_other_parameters_need_a_rehash() -> None:
@@ -116,3 +126,49 @@ async def test_an_upgraded_hash_signs_nobody_out(app: Starlette, service: Servic
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_argon2_runs_in_worker_threads_not_on_the_event_loop(
+    app: Starlette, sign_in: SignIn, accounts: dict[str, Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow hash on the event loop stalls every request (the probe saw /healthz go from 4 ms to
+    1 s under four clients failing to sign in). Every hash and verify must leave the loop's thread."""
+    loop_thread = threading.current_thread()
+    real = auth._hasher
+    seen: list[tuple[str, threading.Thread]] = []
+
+    class Recording:
+        def verify(self, password_hash: str, password: str) -> bool:
+            seen.append(("verify", threading.current_thread()))
+            return real.verify(password_hash, password)
+
+        def hash(self, password: str) -> str:
+            seen.append(("hash", threading.current_thread()))
+            return real.hash(password)
+
+        def check_needs_rehash(self, password_hash: str) -> bool:
+            return real.check_needs_rehash(password_hash)
+
+    monkeypatch.setattr(auth, "_hasher", Recording())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://firstline.test"
+    ) as http:
+        token = csrf_from((await http.get("/console/login")).text)
+        failures = [
+            http.post("/console/login", data={"username": name, "password": "wrong", "csrf_token": token})
+            for name in ("ana", "nobody", "ben", "ada")
+        ]
+        answers = await asyncio.gather(*failures, http.get("/healthz"))
+        assert [a.status_code for a in answers] == [401, 401, 401, 401, 200]
+    admin = await sign_in("ada")  # a successful sign-in verifies too
+    created = await admin.post(
+        "/console/admin/users", data={"username": "newbie", "password": "a fresh long passphrase"}
+    )
+    assert created.status_code == 303
+    changed = await admin.post(
+        f"/console/admin/users/{accounts['admin'].id}", data={"password": "my own new passphrase"}
+    )
+    assert changed.status_code == 303
+    assert [kind for kind, _ in seen].count("verify") == 5
+    assert [kind for kind, _ in seen].count("hash") == 2
+    assert all(thread is not loop_thread for _, thread in seen), seen

@@ -102,19 +102,3 @@ def test_disabling_changing_the_role_and_the_password(accounts: AccountRepositor
     with pytest.raises(NotFound):
         accounts.update(9999, active=False)
     assert accounts.get(9999) is None
-
-
-def test_a_new_password_or_disabling_moves_the_session_version_on(accounts: AccountRepository) -> None:
-    ana = accounts.create("ana", hash_password("first password"), "agent", "Ana")
-    assert ana.session_version == 0
-
-    # Nothing about signing in changes with a role, a name or a stronger hash of the same password.
-    assert accounts.update(ana.id, role="admin", display_name="Ana L.").session_version == 0
-    accounts.rehash(ana.id, hash_password("first password"))
-    rehashed = accounts.credentials("ana")
-    assert rehashed is not None and rehashed[0].session_version == 0
-    assert verify_password(rehashed[1], "first password")
-
-    assert accounts.update(ana.id, password_hash=hash_password("second password")).session_version == 1
-    assert accounts.update(ana.id, active=False).session_version == 2
-    assert accounts.update(ana.id, active=True).session_version == 2  # signed-out stays signed out

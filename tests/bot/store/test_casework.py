@@ -257,3 +257,26 @@ def test_canned_replies_keep_their_placeholders_until_used(casework: CaseworkRep
     assert [r.title for r in casework.canned_replies()] == ["Thanks"]
     with pytest.raises(NotFound):
         casework.delete_canned_reply(updated.id)
+
+
+def test_only_the_owner_an_admin_override_or_the_operator_closes_an_owned_handoff(
+    repository: Repository, casework: CaseworkRepository, people: dict[str, Account]
+) -> None:
+    handoff_id = _handoff(repository)
+    casework.claim(handoff_id, people["ana"].id)
+    with pytest.raises(Conflict, match="owned by Ana"):
+        casework.close(handoff_id, "resolved", people["ben"].id, "mine now")
+    with pytest.raises(Conflict, match="owned by Ana"):
+        casework.close(handoff_id, "resolved", None)  # no account, no override: refused too
+    assert casework.handoff(handoff_id).status == "open"
+
+    repository.close_handoff(handoff_id, "handed_back", "done from the shell")  # the operator's path
+    row = casework.handoff(handoff_id)
+    assert (row.status, row.outcome) == ("handed_back", "done from the shell")
+    events = casework.case_view(handoff_id).events
+    assert [(e.action, e.actor, e.detail) for e in events] == [
+        ("claimed", "Ana", None),
+        ("handed_back", None, {"outcome": "done from the shell"}),
+    ]
+    with pytest.raises(Conflict, match="is handed back"):
+        repository.close_handoff(handoff_id, "resolved")
