@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     def rasa_tracker_url(self) -> str:
         return self.tracker_store_url or f"sqlite:///{self.data_dir / 'rasa_tracker.db'}"
 
+    def secret_values(self) -> list[str]:
+        """Every secret that is set (each `SecretStr` field): the log redacts them wherever they appear."""
+        values = (getattr(self, name) for name in self.__fields__)
+        return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
