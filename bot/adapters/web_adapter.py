@@ -24,6 +24,8 @@ _FIELDS = {"user", "text", "public", "message_id", "display_name", "audience", "
 
 class WebAdapter(BaseAdapter):
     name = "web"
+    names_from_platform = False
+    """`display_name` is whatever the visitor typed: never repeated in a public reply."""
 
     def __init__(self, base_url: str, max_chars: int) -> None:
         self.base_url = base_url

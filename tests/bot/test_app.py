@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.adapters.fake_adapter import FakeAdapter
 from bot.app import create_app
+from bot.messages import Customer, InboundMessage
 from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import Settings
@@ -215,3 +218,41 @@ async def test_the_whole_path_on_postgresql(
         assert len(service.repository.packet(first["handoff_id"])["messages"]) == 3
     finally:
         service.repository.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("platform", "public", "display_name", "named"),
+    [
+        # Issue 12, finding 12: the brand said "Thanks for telling us, Scammers!." in public.
+        ("fake", True, "Scammers!", False),
+        ("fake", True, "xX_l33t_Xx", False),
+        ("fake", True, "Ana", True),  # a name the platform gave, shaped like a name
+        ("web", True, "Ana", False),  # self-declared: never repeated in public
+        ("web", False, "Ana", True),  # ...but fine in the customer's own private chat
+        ("web", False, "Scammers!", False),
+    ],
+)
+async def test_a_reply_uses_a_first_name_only_when_it_looks_like_one_and_may_be_said(
+    settings: Settings,
+    rasa_runtime: RasaRuntime,
+    model_path: Path,
+    platform: str,
+    public: bool,
+    display_name: str,
+    named: bool,
+) -> None:
+    service = Service.build(settings, model_path, rasa=rasa_runtime, extra_adapters=[FakeAdapter()])
+    message = InboundMessage(
+        platform=platform,
+        platform_message_id="n1",
+        conversation_key="public:ana" if public else "private:ana",
+        public=public,
+        customer=Customer("ana", handle="ana", display_name=display_name),
+        text=COMPLAINT,
+    )
+    outcome = await service.gateway.receive(message)
+    [reply] = outcome.replies
+    word = display_name.rstrip("!")
+    assert (word in reply.text) is named, reply.text
+    assert "{name}" not in reply.text and " ," not in reply.text
+    service.repository.engine.dispose()
