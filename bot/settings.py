@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     )
     followup_poll_seconds: float = Field(5.0, gt=0, description="How often due follow-ups are looked for.")
 
+    join_token_days: int = Field(
+        7,
+        ge=1,
+        description="A case's private-chat invitation (its join token, which appears in a public "
+        "reply) stops joining chats to the case this many days after the case opened.",
+    )
+
     # --- Telegram ----------------------------------------------------------------------------
     telegram_token: SecretStr | None = Field(None, description="The bot token from @BotFather.")
     telegram_api_url: str = Field(

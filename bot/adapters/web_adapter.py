@@ -73,6 +73,7 @@ class WebAdapter(BaseAdapter):
             text=text,
             url=f"{self.base_url}/?{urlencode({'user': user, 'public': 'true'})}" if public else None,
             join_token=join,
+            identity_verified=False,
         )
 
     @staticmethod
