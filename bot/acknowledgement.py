@@ -19,7 +19,15 @@ from dataclasses import dataclass
 
 from bot.text_limits import measure
 
-__all__ = ["BACK_AT_FALLBACK", "AckRequest", "Phrasebook", "compose_acknowledgement", "first_name", "pick"]
+__all__ = [
+    "BACK_AT_FALLBACK",
+    "MAX_NAME_CHARS",
+    "AckRequest",
+    "Phrasebook",
+    "compose_acknowledgement",
+    "first_name",
+    "pick",
+]
 
 Phrasebook = Mapping[str, Sequence[str]]
 
@@ -44,15 +52,41 @@ class AckRequest:
     """When the team is back (`Monday at 09:00 CET`), if it is away now."""
 
 
+MAX_NAME_CHARS = 30
+MAX_NAME_WORDS = 3
+
+
 def first_name(display_name: str | None) -> str | None:
-    """A friendly first name, or None when the display name is not a usable name."""
+    """The first word of a display name that looks like a person's name, or None.
+
+    A display name is whatever its owner typed, and the brand repeats it in public ("Thanks for
+    telling us, Scammers!" was issue 12, finding 12). So a name is used only when the whole
+    display name is shaped like a name: one to three words of letters (any script), each maybe
+    joined by a hyphen or an apostrophe (Jean-Luc, O'Brien), each starting with a capital where
+    the script has capitals, none written all in capitals, at most 30 characters. Anything else
+    (punctuation, digits, emoji, shouting, a sentence) gets no name: a reply without one reads
+    fine, a reply with the wrong one does not. No list of bad words: it could never be complete,
+    and the shape rule already refuses what such lists are for.
+    """
     if not display_name:
         return None
-    word = display_name.strip().split()[0] if display_name.strip() else ""
-    word = word.strip("@_-.")
-    if not word or not any(c.isalpha() for c in word) or any(c.isdigit() for c in word) or len(word) > 20:
+    words = display_name.split()
+    if not words or len(words) > MAX_NAME_WORDS or len(" ".join(words)) > MAX_NAME_CHARS:
         return None
-    return word[:1].upper() + word[1:]
+    if not all(_name_shaped(word) for word in words):
+        return None
+    return words[0]
+
+
+def _name_shaped(word: str) -> bool:
+    parts = re.split(r"[-'’]", word)
+    if not all(part and part.isalpha() for part in parts):
+        return False
+    if word[0].islower():
+        return False
+    cased = [c for c in word if c.isupper() or c.islower()]
+    # "AL" or "SCAMMERS" is shouting, not a name; one capital letter alone ("J") is an initial.
+    return len(cased) < 2 or not all(c.isupper() for c in cased)
 
 
 def pick(variants: Sequence[str], seed: str, part: str) -> list[str]:

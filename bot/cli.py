@@ -27,15 +27,19 @@ def _progress(message: str) -> None:
     print(f"[firstline] {message}", file=sys.stderr, flush=True)
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     # Rasa and TensorFlow log a great deal at INFO; Firstline's own lines are what matter here.
     for noisy in ("rasa", "tensorflow", "absl", "apscheduler", "sanic", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot import log_redaction
+
+    # Before anything logs a request: the Telegram token is part of every Bot API URL.
+    log_redaction.install(settings.secret_values())
     from bot.rasa_runtime import quiet_rasa_logging
 
     quiet_rasa_logging()
@@ -214,7 +218,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     return int(args.handler(settings, args))
 
 

@@ -123,7 +123,10 @@ class FollowupScheduler:
             seed=str(followup.id),
             platform=place.platform,
             limit=adapter.char_limit if adapter is not None else LIMITS.get(place.platform, 280),
-            display_name=due.customer_name,
+            # In public, only a name the platform gave (see `BaseAdapter.names_from_platform`).
+            display_name=due.customer_name
+            if not place.public or (adapter is not None and adapter.names_from_platform)
+            else None,
             dm_link=dm_link,
         )
         message = OutboundMessage(

@@ -51,6 +51,10 @@ class InboundMessage:
     url: str | None = None
     join_token: str | None = None
     """Set when the customer arrived through a DM invitation, to join the private chat to the case."""
+    identity_verified: bool = True
+    """Whether the platform vouches for `customer.platform_user_id` (X and Telegram authenticate
+    their users). The web channel's `user` is self-declared, so there it is False, and a join
+    token presented from the web links a new case instead of joining (see `Repository`)."""
     kind: str = "text"
     """`text`, or what else the customer sent (`sticker`, `voice`, `media`): those are not read by
     the model; `text` then describes them ("[sticker 👍]") and the case goes to a person."""

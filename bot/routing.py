@@ -120,7 +120,10 @@ def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
             "customer": {
                 "id": message.customer.platform_user_id,
                 "handle": message.customer.handle,
-                "display_name": message.customer.display_name,
+                # What the bot may call the customer: in public, only a name the platform gave.
+                "display_name": message.customer.display_name
+                if adapter.names_from_platform or not message.public
+                else None,
                 "audience": message.customer.audience,
             },
         }

@@ -50,7 +50,11 @@ class Service:
         `extra_adapters` adds platforms that are not configured from settings (the fake one)."""
         engine = create_store_engine(settings.store_url)
         migrate(engine)
-        repository = Repository(engine, lease=timedelta(seconds=settings.turn_lease_seconds))
+        repository = Repository(
+            engine,
+            lease=timedelta(seconds=settings.turn_lease_seconds),
+            join_token_ttl=timedelta(days=settings.join_token_days),
+        )
         use_repository(repository)
         if rasa is None:
             model = model_path or find_model(settings.project_dir, settings.model_dir)

@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     )
     followup_poll_seconds: float = Field(5.0, gt=0, description="How often due follow-ups are looked for.")
 
+    join_token_days: int = Field(
+        7,
+        ge=1,
+        description="A case's private-chat invitation (its join token, which appears in a public "
+        "reply) stops joining chats to the case this many days after the case opened.",
+    )
+
     # --- Telegram ----------------------------------------------------------------------------
     telegram_token: SecretStr | None = Field(None, description="The bot token from @BotFather.")
     telegram_api_url: str = Field(
@@ -208,6 +215,11 @@ class Settings(BaseSettings):
     @property
     def rasa_tracker_url(self) -> str:
         return self.tracker_store_url or f"sqlite:///{self.data_dir / 'rasa_tracker.db'}"
+
+    def secret_values(self) -> list[str]:
+        """Every secret that is set (each `SecretStr` field): the log redacts them wherever they appear."""
+        values = (getattr(self, name) for name in self.__fields__)
+        return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
 
     @property
     def base_url(self) -> str:

@@ -62,6 +62,14 @@ class BaseAdapter(ABC):
             PlatformUnavailable: the platform could not be reached.
         """
 
+    names_from_platform: ClassVar[bool] = True
+    """Whether customers' display names come from the platform's own profiles (X, Telegram).
+
+    Only such a name may be repeated in a public reply; a name the customer merely declared (the
+    web channel's `display_name`) is used in private chats at most, so nobody can make the brand
+    say whatever they typed as their "name" in public.
+    """
+
     @property
     def char_limit(self) -> int:
         return LIMITS.get(self.name, 2000)

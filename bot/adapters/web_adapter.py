@@ -30,6 +30,8 @@ _FIELDS = {"user", "text", "public", "message_id", "display_name", "audience", "
 
 class WebAdapter(BaseAdapter):
     name = "web"
+    names_from_platform = False
+    """`display_name` is whatever the visitor typed: never repeated in a public reply."""
 
     def __init__(self, base_url: str, max_chars: int, audience_cap: int = 0) -> None:
         self.base_url = base_url
@@ -90,6 +92,7 @@ class WebAdapter(BaseAdapter):
             text=text,
             url=f"{self.base_url}/?{urlencode({'user': user, 'public': 'true'})}" if public else None,
             join_token=join,
+            identity_verified=False,
         )
 
     @staticmethod

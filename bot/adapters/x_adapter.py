@@ -314,7 +314,11 @@ class XAdapter(BaseAdapter):
             token = request.query_params.get("crc_token")
             if not token:
                 return JSONResponse({"error": "crc_token is missing"}, status_code=400)
-            return JSONResponse(crc_response(self.consumer_secret, token))
+            try:
+                return JSONResponse(crc_response(self.consumer_secret, token))
+            except ValueError as exc:
+                logger.warning("x webhook: refused to sign a malformed crc_token (%d characters)", len(token))
+                return JSONResponse({"error": str(exc)}, status_code=400)
 
         async def event(request: Request) -> Response:
             body = await _bounded_body(request)

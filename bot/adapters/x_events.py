@@ -19,6 +19,8 @@ __all__ = ["JOIN_TOKEN", "PLATFORM", "parse_event"]
 PLATFORM = "x"
 JOIN_TOKEN = re.compile(r"\bref[ :#]+([A-Za-z0-9_-]{8,32})(?![A-Za-z0-9_-])")
 """How the prefilled DM text of the invitation carries the case's join token: `ref <token>`."""
+MAX_AUDIENCE = 2**31 - 1
+"""The store keeps audiences as 32-bit integers; a larger follower count is not a real one."""
 
 
 def parse_event(raw: Any, brand_id: str | None) -> InboundMessage | None:
@@ -110,7 +112,7 @@ def _customer(user_id: str, user: dict[str, Any] | None) -> Customer:
         platform_user_id=user_id,
         handle=handle if isinstance(handle, str) else None,
         display_name=name if isinstance(name, str) else None,
-        audience=followers if isinstance(followers, int) and followers >= 0 else None,
+        audience=followers if type(followers) is int and 0 <= followers <= MAX_AUDIENCE else None,
     )
 
 

@@ -13,12 +13,23 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["crc_response", "dm_events_v2", "mentioned_tweet_ids", "signature_valid"]
+__all__ = [
+    "CRC_TOKEN",
+    "crc_response",
+    "crc_token_valid",
+    "dm_events_v2",
+    "mentioned_tweet_ids",
+    "signature_valid",
+]
 
 logger = logging.getLogger(__name__)
+
+CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{1,255}")
+"""What a CRC token looks like: a short opaque string in the (URL-safe) base64 alphabet."""
 
 
 def _signature(secret: str, payload: bytes) -> str:
@@ -26,8 +37,27 @@ def _signature(secret: str, payload: bytes) -> str:
     return "sha256=" + base64.b64encode(digest).decode()
 
 
+def crc_token_valid(crc_token: str) -> bool:
+    """Whether `crc_token` is shaped like the tokens X sends, and so safe to sign.
+
+    The CRC answer and an event's signature are the same function, HMAC-SHA256 with the consumer
+    secret, so an endpoint that signs *anything* is a signing oracle: ask it to sign a made-up
+    event body, then post that body with the answer as its signature (issue 12, finding 1).
+    X's tokens are short opaque strings in the base64 alphabet. Every event body is a JSON
+    object, which starts with `{`, a character outside that alphabet; so a token we agree to
+    sign is never a body we would accept, and no CRC answer is ever a valid event signature.
+    """
+    return CRC_TOKEN.fullmatch(crc_token) is not None
+
+
 def crc_response(secret: str, crc_token: str) -> dict[str, str]:
-    """The answer X expects to a CRC challenge (a GET with `crc_token`)."""
+    """The answer X expects to a CRC challenge (a GET with `crc_token`).
+
+    Raises:
+        ValueError: the token is not shaped like X's (see `crc_token_valid`); it is not signed.
+    """
+    if not crc_token_valid(crc_token):
+        raise ValueError("crc_token must be 1-255 characters of the base64 alphabet")
     return {"response_token": _signature(secret, crc_token.encode())}
 
 
@@ -46,14 +76,14 @@ def mentioned_tweet_ids(payload: dict[str, Any]) -> list[str]:
     """
     brand = str(payload.get("for_user_id") or "")
     ids = []
-    for tweet in payload.get("tweet_create_events") or []:
+    for tweet in _list(payload, "tweet_create_events"):
         if not isinstance(tweet, dict) or not isinstance(tweet.get("id_str"), str):
             logger.warning("x webhook: skipped a tweet event without an id_str")
             continue
-        user = tweet.get("user") if isinstance(tweet.get("user"), dict) else {}
+        user = _dict(tweet, "user")
         if str(user.get("id_str") or "") == brand or "retweeted_status" in tweet:
             continue
-        mentions = ((tweet.get("entities") or {}).get("user_mentions")) or []
+        mentions = _list(_dict(tweet, "entities"), "user_mentions")
         mentioned = any(isinstance(m, dict) and str(m.get("id_str")) == brand for m in mentions)
         if mentioned or str(tweet.get("in_reply_to_user_id_str") or "") == brand:
             ids.append(tweet["id_str"])
@@ -62,13 +92,13 @@ def mentioned_tweet_ids(payload: dict[str, Any]) -> list[str]:
 
 def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The event's direct messages as v2 `{"data": dm_event, "includes": {"users": [...]}}`."""
-    users = payload.get("users") if isinstance(payload.get("users"), dict) else {}
+    users = _dict(payload, "users")
     converted = []
-    for event in payload.get("direct_message_events") or []:
+    for event in _list(payload, "direct_message_events"):
         if not isinstance(event, dict) or event.get("type") != "message_create":
             continue
-        create = event.get("message_create") if isinstance(event.get("message_create"), dict) else {}
-        data = create.get("message_data") if isinstance(create.get("message_data"), dict) else {}
+        create = _dict(event, "message_create")
+        data = _dict(create, "message_data")
         sender = str(create.get("sender_id") or "")
         dm_event: dict[str, Any] = {
             "id": str(event.get("id") or ""),
@@ -76,8 +106,8 @@ def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "text": data.get("text", ""),
             "sender_id": sender,
         }
-        if str(event.get("created_timestamp") or "").isdigit():
-            stamp = datetime.fromtimestamp(int(event["created_timestamp"]) / 1000, tz=timezone.utc)
+        stamp = _timestamp(event.get("created_timestamp"))
+        if stamp is not None:
             dm_event["created_at"] = stamp.isoformat().replace("+00:00", "Z")
         if data.get("attachment"):
             dm_event["attachments"] = {"media_keys": ["webhook"]}
@@ -85,6 +115,39 @@ def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
         includes = {"users": [_user_v2(user)]} if user else {}
         converted.append({"data": dm_event, "includes": includes})
     return converted
+
+
+def _list(parent: dict[str, Any], key: str) -> list[Any]:
+    """`parent[key]` when it is a list; anything else there (X never sends it) is skipped."""
+    value = parent.get(key)
+    if value is None or isinstance(value, list):
+        return value or []
+    logger.warning("x webhook: skipped %r, a %s where a list belongs", key, type(value).__name__)
+    return []
+
+
+def _dict(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """`parent[key]` when it is an object, else an empty one."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+MAX_TIMESTAMP_MS = 253402300799999
+"""9999-12-31T23:59:59.999Z in milliseconds: the last moment a `datetime` can hold."""
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A v1.1 `created_timestamp` (milliseconds since 1970, as ASCII digits), or None.
+
+    `str.isdigit` alone is not enough: it accepts "²", which `int` refuses, and a 30-digit
+    number passes it but overflows `datetime` (and `int` refuses more than 4,300 digits).
+    """
+    text = value if isinstance(value, str) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 15) or int(text) > MAX_TIMESTAMP_MS:
+        if value is not None:
+            logger.warning("x webhook: ignored a created_timestamp that is not a time: %.40r", value)
+        return None
+    return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
 
 
 def _user_v2(user: dict[str, Any]) -> dict[str, Any]:

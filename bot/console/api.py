@@ -219,7 +219,13 @@ def api_routes(console: Console) -> list[BaseRoute]:
         except ValueError as exc:
             raise _BadRequest(422, "choose where to reply: the public thread or the private chat") from exc
         view = casework.case_view(handoff.id)
+        recipient = view.customer
         conversation = next((c for c in view.conversations if c.id == conversation_id), None)
+        unverified = view.unverified_chat(conversation_id)
+        if unverified is not None:
+            # Only ever by the agent's explicit choice: the form never pre-selects such a chat.
+            recipient = unverified.customer
+            conversation = next(c for c in unverified.conversations if c.id == conversation_id)
         if conversation is None:
             raise _BadRequest(422, "that conversation is not part of this case")
         limit = char_limit(console, conversation.platform)
@@ -235,7 +241,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
             conversation_key=conversation.conversation_key,
             public=conversation.public,
             text=text,
-            recipient_id=view.customer.platform_user_id,
+            recipient_id=recipient.platform_user_id,
             in_reply_to=latest.external_id if latest is not None and conversation.public else None,
         )
         sent = await console.service.gateway.delivery.send(
@@ -245,6 +251,8 @@ def api_routes(console: Console) -> list[BaseRoute]:
             in_reply_to_id=latest.id if latest is not None else None,
         )
         where = "public" if conversation.public else "private"
+        if unverified is not None:
+            where = "unverified private chat"
         casework.record_event(handoff.id, user.id, "replied", {"message_id": sent.id, "where": where})
         if sent.status == "sent":
             return f"Sent ({where})."

@@ -124,6 +124,8 @@ def page_routes(console: Console) -> list[BaseRoute]:
         user: Account = request.state.user
         values = canned_values(console, view.customer, user)
         places = {c.id: ("public" if c.public else "private") for c in view.conversations}
+        for chat in view.unverified:
+            places.update({c.id: "unverified" for c in chat.conversations})
         understood = {m.id: (m.understanding or {}) for m in view.messages}
         return {
             "case": view,
@@ -134,7 +136,10 @@ def page_routes(console: Console) -> list[BaseRoute]:
             "clock": console.clock(view.handoff.received_at, view.handoff.claimed_at),
             "colleagues": [a for a in accounts.all() if a.active and a.role in WORK],
             "canned": [(r.title, fill_placeholders(r.text, values)) for r in casework.canned_replies()],
-            "limits": {c.id: char_limit(console, c.platform) for c in view.conversations},
+            "limits": {
+                c.id: char_limit(console, c.platform)
+                for c in [*view.conversations, *(c for chat in view.unverified for c in chat.conversations)]
+            },
             "may_work": user.role in WORK,
             "owner_is_me": view.handoff.assignee_id == user.id,
             "followups": console.service.followups.store.for_case(view.handoff.case_id),

@@ -39,6 +39,7 @@ __all__ = [
     "CaseworkRepository",
     "Conflict",
     "InvalidInput",
+    "LinkedChat",
     "NoteView",
     "QueueItem",
     "normalise_tag",
@@ -112,6 +113,20 @@ class EventView:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class LinkedChat:
+    """A case joined to another only by an *unverified link* (see `Case.linked_case_id`)."""
+
+    case_id: int
+    customer: CustomerRow
+    conversations: list[Conversation]
+    handoff_id: int | None
+    """Its latest handoff, if it has one, so the agent can open it."""
+
+    def owns(self, conversation_id: int) -> bool:
+        return any(c.id == conversation_id for c in self.conversations)
+
+
 @dataclass
 class CaseView:
     """Everything the case screen shows, loaded in one read (rows are detached and complete)."""
@@ -126,6 +141,15 @@ class CaseView:
     events: list[EventView] = field(default_factory=list)
     history: list[Handoff] = field(default_factory=list)
     """The case's other handoffs, oldest first."""
+    unverified: list[LinkedChat] = field(default_factory=list)
+    """Chats that presented this case's join token without being known as its customer. Their
+    messages are in `messages` too; they are never where a reply goes by default."""
+    linked_to: LinkedChat | None = None
+    """The case whose token this case's customer presented, unverified, if any."""
+
+    def unverified_chat(self, conversation_id: int) -> LinkedChat | None:
+        """The unverified linked chat that owns `conversation_id`, if one does."""
+        return next((chat for chat in self.unverified if chat.owns(conversation_id)), None)
 
 
 class CaseworkRepository:
@@ -235,10 +259,18 @@ class CaseworkRepository:
                     select(Conversation).where(Conversation.case_id == case.id).order_by(Conversation.id)
                 ).scalars()
             )
+            unverified = [
+                self._linked_chat(session, linked)
+                for linked in session.execute(
+                    select(Case).where(Case.linked_case_id == case.id).order_by(Case.id)
+                ).scalars()
+            ]
+            linked_to = session.get(Case, case.linked_case_id) if case.linked_case_id else None
+            shown = [case.id, *(chat.case_id for chat in unverified)]
             messages = list(
                 session.execute(
                     select(MessageRow)
-                    .where(MessageRow.case_id == case.id)
+                    .where(MessageRow.case_id.in_(shown))
                     # Store order, not timestamps: platforms stamp whole seconds (Telegram), and
                     # a reply is always stored after the message it answers.
                     .order_by(MessageRow.id)
@@ -259,11 +291,27 @@ class CaseworkRepository:
                 messages=messages,
                 assignee=assignee.display_name if assignee else None,
                 history=history,
+                unverified=unverified,
+                linked_to=self._linked_chat(session, linked_to) if linked_to is not None else None,
             )
             view.notes = self._notes(session, case.id)
             view.tags = self._tags(session, case.id)
             view.events = self._events(session, handoff.id)
             return view
+
+    @staticmethod
+    def _linked_chat(session: Session, case: Case) -> LinkedChat:
+        customer = session.get(CustomerRow, case.customer_id)
+        assert customer is not None  # the foreign key guarantees it
+        conversations = list(
+            session.execute(
+                select(Conversation).where(Conversation.case_id == case.id).order_by(Conversation.id)
+            ).scalars()
+        )
+        handoff_id = session.execute(
+            select(Handoff.id).where(Handoff.case_id == case.id).order_by(Handoff.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        return LinkedChat(case.id, customer, conversations, handoff_id)
 
     def latest_inbound(self, conversation_id: int) -> MessageRow | None:
         with self._sessions() as session:

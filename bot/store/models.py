@@ -89,6 +89,12 @@ class Case(Base):
     customer_id = Column(ForeignKey("customers.id"), nullable=False, index=True)
     join_token = Column(String(32), nullable=False, unique=True)
     created_at = Column(UTCDateTime(), nullable=False)
+    linked_case_id = Column(
+        ForeignKey("cases.id", name="fk_cases_linked_case_id_cases"), nullable=True, index=True
+    )
+    """Set on an *unverified link*: this case's customer presented the join token of the linked
+    case, but is not known to be that case's customer (another account, or a channel that cannot
+    tell). The chat stays out of the linked case, so nothing of it reaches them by default."""
 
     customer = relationship(CustomerRow)
     conversations = relationship("Conversation", back_populates="case", order_by="Conversation.id")

@@ -43,7 +43,9 @@ _CONVERSATION = (
         Conversation.conversation_key == bindparam("conversation_key"),
     )
 )
-_CASE_BY_TOKEN = select(Case.id, Case.join_token).where(Case.join_token == bindparam("join_token"))
+_CASE_BY_TOKEN = select(Case.id, Case.join_token, Case.customer_id, Case.created_at).where(
+    Case.join_token == bindparam("join_token")
+)
 _CASE_WITH_OPEN_HANDOFF = (
     select(Case.id, Case.join_token)
     .join(Handoff, Handoff.case_id == Case.id)
@@ -137,10 +139,17 @@ class PendingTurn:
 
 
 class Repository:
-    def __init__(self, engine: Engine, lease: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        lease: timedelta = timedelta(seconds=30),
+        join_token_ttl: timedelta = timedelta(days=7),
+    ) -> None:
         self.engine = engine
         self.lease = lease
         """How long a claimed turn or send belongs to the instance that claimed it."""
+        self.join_token_ttl = join_token_ttl
+        """How long after a case opened its join token still joins a chat to it."""
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
 
     def _session(self) -> Session:
@@ -153,7 +162,8 @@ class Repository:
 
         A new conversation joins an existing case when the customer came through that case's DM
         invitation (`join_token`), or when the customer already has a case with an open handoff
-        on the same platform; otherwise it starts a case of its own.
+        on the same platform; otherwise it starts a case of its own. See `_conversation_for` for
+        why a join token alone is not enough.
 
         Repeats are caught by the unique constraint on the platform's message id rather than a
         look-up first: one query less for every message, and correct across instances. Any other
@@ -191,7 +201,7 @@ class Repository:
         with self.engine.begin() as conn:
             customer_id = self._upsert_customer(conn, message.platform, message.customer, now)
             conversation_id, case_id, join_token, new_case = self._conversation_for(
-                conn, message, customer_id, now
+                conn, message, customer_id, now, self.join_token_ttl
             )
             message_id = conn.execute(
                 _INSERT_MESSAGE,
@@ -246,26 +256,57 @@ class Repository:
 
     @staticmethod
     def _conversation_for(
-        conn: Connection, message: InboundMessage, customer_id: int, now: datetime
+        conn: Connection, message: InboundMessage, customer_id: int, now: datetime, token_ttl: timedelta
     ) -> tuple[int, int, str, bool]:
         """The message's conversation id, its case id and join token, and whether the case was
-        created just now."""
+        created just now.
+
+        The join token is printed in the bot's public reply (it must be: it is what the one-tap
+        link carries), so anyone can read it. Presenting it therefore proves nothing on its own
+        (issue 12, finding 2): a chat joins the token's case only when it is the same customer,
+        as the platform vouches (the DM sender on X is the author of the public post; the
+        Telegram `/start` comes from the same user id). Anyone else, or anyone on a channel
+        whose identities are self-declared (the web), gets a case of their own that records an
+        *unverified link* to the token's case: agents see it marked, and nothing of the case
+        reaches that chat unless an agent chooses to write there. A token older than the
+        store's `join_token_ttl` joins nothing.
+        """
         found = conn.execute(
             _CONVERSATION, {"platform": message.platform, "conversation_key": message.conversation_key}
         ).first()
         if found is not None:
             return found.id, found.case_id, found.join_token, False
-        case = None
+        case, linked_case_id = None, None
         if message.join_token:
-            case = conn.execute(_CASE_BY_TOKEN, {"join_token": message.join_token}).first()
-        if case is None and not message.public:
+            invited = conn.execute(_CASE_BY_TOKEN, {"join_token": message.join_token}).first()
+            if invited is None:
+                pass
+            elif invited.created_at < now - token_ttl:
+                logger.info("join token of case %s presented after it expired; not joined", invited.id)
+            elif message.identity_verified and invited.customer_id == customer_id:
+                case = invited
+            else:
+                linked_case_id = invited.id
+                logger.warning(
+                    "join token of case %s presented by another or an unverified identity (%s); "
+                    "a new case records the unverified link",
+                    invited.id,
+                    message.platform,
+                )
+        if case is None and linked_case_id is None and not message.public:
             # A private chat from someone whose public post is still being handled belongs to it.
             case = conn.execute(_CASE_WITH_OPEN_HANDOFF, {"customer_id": customer_id}).first()
         new_case = case is None
         if case is None:
             join_token = secrets.token_urlsafe(9)
             case_id = conn.execute(
-                _INSERT_CASE, {"customer_id": customer_id, "join_token": join_token, "created_at": now}
+                _INSERT_CASE,
+                {
+                    "customer_id": customer_id,
+                    "join_token": join_token,
+                    "created_at": now,
+                    "linked_case_id": linked_case_id,
+                },
             ).inserted_primary_key[0]
         else:
             case_id, join_token = case.id, case.join_token

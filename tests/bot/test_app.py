@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.adapters.fake_adapter import FakeAdapter
 from bot.app import create_app
+from bot.messages import Customer, InboundMessage
 from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import Settings
@@ -63,21 +67,63 @@ async def test_public_complaint_gets_ack_dm_invitation_and_handoff_with_context(
     assert [h["id"] for h in listed] == [handoff["id"]]
 
 
-async def test_private_chat_through_the_invitation_joins_the_case(client: httpx.AsyncClient) -> None:
+async def test_on_the_web_the_invitation_opens_an_unverified_linked_chat(client: httpx.AsyncClient) -> None:
+    """The web's `user` is self-declared, so even the right name does not prove it is Alice."""
     public = await _say(client, COMPLAINT, public=True)
     token = (await client.get(f"/api/handoffs/{public['handoff_id']}")).json()["join_token"]
 
     private = await _say(client, "here's my order number 4839201", public=False, join=token)
 
-    assert private["status"] == "attached"
-    # The person who has the case answers; the bot only says so, instead of leaving silence.
-    assert [r["text"] for r in private["replies"]] == [
-        "Thanks for coming over here. A colleague already has your case and will continue with you in "
-        "this chat."
-    ]
-    assert private["case_id"] == public["case_id"]
+    assert private["case_id"] != public["case_id"]
     handoff = (await client.get(f"/api/handoffs/{public['handoff_id']}")).json()
-    assert [m["where"] for m in handoff["messages"]] == ["public", "public", "private", "private"]
+    assert [m["where"] for m in handoff["messages"]] == ["public", "public"]
+    page = (await client.get(f"/console/handoffs/{public['handoff_id']}")).text
+    assert "Unverified link." in page and "here&#39;s my order number 4839201" in page
+
+
+_CHECKED = re.compile(r'<input type="radio" name="conversation_id" value="(\d+)"[^>]*\bchecked\b')
+_UNVERIFIED = re.compile(r'<input type="radio" name="conversation_id" value="(\d+)"[^>]*data-unverified')
+
+
+async def test_a_stranger_with_the_token_gets_no_reply_meant_for_the_customer(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    """Issue 12, finding 2: a stranger joined with the public token, and the case view then
+    pre-selected the stranger's chat, so the agent's answer (order, address) went to them."""
+    public = await _say(client, COMPLAINT, public=True)
+    token = (await client.get(f"/api/handoffs/{public['handoff_id']}")).json()["join_token"]
+    stranger = await _say(
+        client, "hi, it's me, what address is it going to?", public=False, join=token, user="mallory"
+    )
+    assert stranger["case_id"] != public["case_id"]
+    assert stranger["status"] == "answered"  # the bot, as for anyone new: not "a colleague has your case"
+
+    page = (await client.get(f"/console/handoffs/{public['handoff_id']}")).text
+    assert "Unverified link." in page and "mallory" in page
+    [default] = _CHECKED.findall(page)
+    [unverified] = _UNVERIFIED.findall(page)
+    assert default != unverified
+    assert service.repository.conversation(int(default)).case_id == public["case_id"]
+
+    secret = "Your order 4839201 goes to 12 Elm Street."
+    answer = await client.post(
+        f"/console/api/handoffs/{public['handoff_id']}/reply",
+        json={"conversation_id": default, "text": secret},
+    )
+    assert answer.status_code == 200, answer.text
+    mallory = (await client.get("/api/web/messages", params={"user": "mallory"})).json()["messages"]
+    assert all(secret not in m["text"] for m in mallory)
+    alice = (await client.get("/api/web/messages", params={"user": "alice", "public": "true"})).json()
+    assert any(secret in m["text"] for m in alice["messages"])
+
+    # Writing to the unverified chat takes the agent's explicit choice, and it is recorded as such.
+    chosen = await client.post(
+        f"/console/api/handoffs/{public['handoff_id']}/reply",
+        json={"conversation_id": unverified, "text": "Could you tell us your order number?"},
+    )
+    assert chosen.status_code == 200, chosen.text
+    mallory = (await client.get("/api/web/messages", params={"user": "mallory"})).json()["messages"]
+    assert any(m["text"] == "Could you tell us your order number?" for m in mallory)
 
 
 async def test_public_complaint_with_personal_data_is_not_repeated(client: httpx.AsyncClient) -> None:
@@ -218,3 +264,41 @@ async def test_the_whole_path_on_postgresql(
         assert len(service.repository.packet(first["handoff_id"])["messages"]) == 3
     finally:
         service.repository.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("platform", "public", "display_name", "named"),
+    [
+        # Issue 12, finding 12: the brand said "Thanks for telling us, Scammers!." in public.
+        ("fake", True, "Scammers!", False),
+        ("fake", True, "xX_l33t_Xx", False),
+        ("fake", True, "Ana", True),  # a name the platform gave, shaped like a name
+        ("web", True, "Ana", False),  # self-declared: never repeated in public
+        ("web", False, "Ana", True),  # ...but fine in the customer's own private chat
+        ("web", False, "Scammers!", False),
+    ],
+)
+async def test_a_reply_uses_a_first_name_only_when_it_looks_like_one_and_may_be_said(
+    settings: Settings,
+    rasa_runtime: RasaRuntime,
+    model_path: Path,
+    platform: str,
+    public: bool,
+    display_name: str,
+    named: bool,
+) -> None:
+    service = Service.build(settings, model_path, rasa=rasa_runtime, extra_adapters=[FakeAdapter()])
+    message = InboundMessage(
+        platform=platform,
+        platform_message_id="n1",
+        conversation_key="public:ana" if public else "private:ana",
+        public=public,
+        customer=Customer("ana", handle="ana", display_name=display_name),
+        text=COMPLAINT,
+    )
+    outcome = await service.gateway.receive(message)
+    [reply] = outcome.replies
+    word = display_name.rstrip("!")
+    assert (word in reply.text) is named, reply.text
+    assert "{name}" not in reply.text and " ," not in reply.text
+    service.repository.engine.dispose()

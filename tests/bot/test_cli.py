@@ -12,6 +12,7 @@ import pytest
 
 from bot import model_store
 from bot.settings import PROJECT_ROOT
+from tests.fakes.telegram_api import TOKEN, FakeTelegramApi
 
 pytestmark = pytest.mark.model
 
@@ -93,3 +94,47 @@ def test_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(cli_env: dict[str, str]
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_run_never_writes_the_telegram_token_to_the_log(
+    cli_env: dict[str, str], telegram_api: FakeTelegramApi, tmp_path: Path
+) -> None:
+    """Issue 12, finding 6: the real `firstline run`, at DEBUG, with a known bot token."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **cli_env,
+        "FIRSTLINE_TELEGRAM_TOKEN": TOKEN,
+        "FIRSTLINE_TELEGRAM_API_URL": telegram_api.base_url,
+        "FIRSTLINE_LOG_LEVEL": "DEBUG",
+    }
+    log_path = tmp_path / "firstline.log"
+    # A file, not a pipe: at DEBUG the log outgrows a pipe's buffer and would block the service.
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stderr=log_file,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and process.poll() is None and len(telegram_api.offsets()) < 2:
+                time.sleep(0.5)
+            assert len(telegram_api.offsets()) >= 2, "the adapter never polled Telegram"
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log = log_path.read_text()
+    assert "telegram" in log.lower()
+    assert TOKEN not in log
+    assert TOKEN.split(":")[1] not in log

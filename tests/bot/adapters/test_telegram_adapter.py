@@ -21,7 +21,7 @@ from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import Settings
-from bot.store.models import MessageRow
+from bot.store.models import Case, MessageRow
 from bot.text_limits import measure
 from tests.fakes.telegram_api import (
     BOT_USER,
@@ -599,3 +599,42 @@ async def test_group_mention_to_private_chat_is_one_case(
     # Bob's chatter was not for the bot: nothing stored, nothing said.
     assert all(m["text"] != "anyone watching the match?" for m in packet["messages"])
     assert [params["chat_id"] for params in telegram_api.sent()].count(GROUP["id"]) == 1
+
+
+@pytest.mark.model
+async def test_a_stranger_with_the_start_token_does_not_join_the_case(
+    tmp_path: Path, telegram_api: FakeTelegramApi, make_service: Any
+) -> None:
+    """Issue 12, finding 2: the token is in the public reply; Bob taps it, not Alice."""
+    service = make_service(_settings(tmp_path, telegram_api))
+    adapter = service.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    adapter.poll_timeout = 1
+    await service.start()
+    try:
+        telegram_api.queue(message=tg_message(GROUP, ALICE, COMPLAINT))
+        [ack] = await telegram_api.wait_for(telegram_api.sent, "the public acknowledgement")
+        link = next(word for word in ack["text"].split() if word.startswith("https://t.me/"))
+        token = link.split("start=", 1)[1].rstrip(".,!)")
+
+        telegram_api.queue(message=tg_message(private_chat(BOB), BOB, f"/start {token}"))
+        probe = telegram_api.queue(message=tg_message(private_chat(BOB), BOB, "what's the address on it?"))
+        await telegram_api.wait_for(
+            lambda: service.cursor(CURSOR) == str(probe["update_id"] + 1), "Bob's messages"
+        )
+    finally:
+        await service.stop()
+
+    [handoff] = service.repository.handoffs()
+    packet = service.repository.packet(handoff.id)
+    assert {c["key"] for c in packet["conversations"]} == {f"chat:{GROUP['id']}:user:42"}
+    assert all("address" not in m["text"] for m in packet["messages"])
+    bob_chat = service.repository.conversation_id("telegram", f"chat:{BOB['id']}")
+    assert bob_chat is not None
+    bob_case = service.repository.conversation(bob_chat).case_id
+    assert bob_case != handoff.case_id
+    with service.repository.engine.connect() as connection:
+        linked = connection.execute(select(Case.linked_case_id).where(Case.id == bob_case)).scalar_one()
+    assert linked == handoff.case_id  # agents see the attempt, marked unverified
+    # Bob was not told that a colleague has "his" case.
+    assert all("colleague already has your case" not in m["text"] for m in telegram_api.sent())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -603,6 +604,45 @@ async def test_webhook_answers_the_crc_challenge(webhook: AccountActivitySender)
 
 
 @pytest.mark.model
+async def test_the_crc_challenge_cannot_be_used_to_sign_a_forged_event(
+    webhook: AccountActivitySender, x_service: Service, fake_x: FakeXApi
+) -> None:
+    """The probe of issue 12: ask the CRC endpoint to sign a made-up event, then post it."""
+    victim = fake_x.add_user("Famous", followers=6_000_000)
+    forged = {
+        "for_user_id": fake_x.brand["id"],
+        "direct_message_events": [
+            {
+                "type": "message_create",
+                "id": "1790000000000099999",
+                "created_timestamp": "1700000000000",
+                "message_create": {
+                    "target": {"recipient_id": fake_x.brand["id"]},
+                    "sender_id": victim["id"],
+                    "message_data": {"text": "this is a scam, I want a refund now", "entities": {}},
+                },
+            }
+        ],
+        "users": {victim["id"]: {"id": victim["id"], "screen_name": "famous", "followers_count": 6_000_000}},
+    }
+    body = json.dumps(forged, separators=(",", ":"))
+    crc = await webhook.http.get("/webhooks/x", params={"crc_token": body})
+    assert crc.status_code == 400
+    assert "response_token" not in crc.json()
+
+    # Even with whatever the endpoint answered as the signature, the event is refused.
+    signature = crc.json().get("response_token", "")
+    answer = await webhook.http.post(
+        "/webhooks/x",
+        content=body.encode(),
+        headers={"content-type": "application/json", "x-twitter-webhooks-signature": signature},
+    )
+    assert answer.status_code == 403
+    assert _inbound_ids(x_service) == set()
+    assert fake_x.dms_to(victim["id"]) == []
+
+
+@pytest.mark.model
 @pytest.mark.parametrize("signature", ["sha256=Zm9yZ2VkIHNpZ25hdHVyZQ==", ""], ids=["forged", "missing"])
 async def test_webhook_refuses_unsigned_events(
     webhook: AccountActivitySender, x_service: Service, fake_x: FakeXApi, signature: str
@@ -633,6 +673,33 @@ async def test_webhook_delivers_dms_and_mentions(
     # The same tweet found again by polling is a repeat: no second reply.
     await _x(x_service).poll_once(x_service)
     assert len(fake_x.replies_to(reply_to_us["id"])) == 1
+
+
+@pytest.mark.model
+async def test_webhook_events_with_wrong_types_are_skipped_not_a_server_error(
+    webhook: AccountActivitySender, x_service: Service, fake_x: FakeXApi
+) -> None:
+    """The typed probes of issue 12 (finding 11), correctly signed: a logged skip, never a 5xx."""
+    brand, alice = fake_x.brand["id"], fake_x.add_user("Alice")
+    dm = {
+        "type": "message_create",
+        "id": "1790000000000000777",
+        "message_create": {"sender_id": alice["id"], "message_data": {"text": "hello"}},
+    }
+    payloads = [
+        {"for_user_id": brand, "direct_message_events": 5},
+        {"for_user_id": brand, "tweet_create_events": [{"id_str": "7", "entities": "x"}]},
+        {"for_user_id": brand, "users": [], "direct_message_events": [{**dm, "created_timestamp": "9" * 30}]},
+        {
+            "for_user_id": brand,
+            "direct_message_events": [{**dm, "id": "1790000000000000778", "created_timestamp": "²"}],
+        },
+    ]
+    for payload in payloads:
+        answer = await webhook.deliver(payload)
+        assert answer.status_code < 500, payload
+    # The DMs themselves were fine: only their timestamp was not, and it is not needed.
+    assert _inbound_ids(x_service) == {"1790000000000000777", "1790000000000000778"}
 
 
 @pytest.mark.model

@@ -4,12 +4,12 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
-from bot.store.models import Handoff, MessageRow
+from bot.store.models import Case, Handoff, MessageRow
 
 
 def _message(
@@ -66,13 +66,55 @@ def test_repeated_delivery_is_dropped(repository: Repository) -> None:
     assert _count(repository, MessageRow) == 1
 
 
-def test_private_chat_joins_the_case_through_the_invitation_token(repository: Repository) -> None:
+def _linked_case_id(repository: Repository, case_id: int) -> int | None:
+    with repository.engine.connect() as connection:
+        return connection.execute(select(Case.linked_case_id).where(Case.id == case_id)).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("who", "verified", "age_days", "outcome"),
+    [
+        ("alice", True, 0, "joined"),  # the post's author, as the platform vouches
+        ("alice", True, 6.9, "joined"),
+        ("mallory", True, 0, "linked"),  # issue 12, finding 2: a stranger holding the public token
+        ("alice", False, 0, "linked"),  # the right name, but self-declared (the web)
+        ("mallory", False, 0, "linked"),
+        ("alice", True, 7.1, "own"),  # expired: joins nothing
+        ("mallory", True, 30, "own"),
+    ],
+)
+def test_a_join_token_joins_only_its_own_customer(
+    repository: Repository, who: str, verified: bool, age_days: float, outcome: str
+) -> None:
     public = repository.record_inbound(_message("p1"))
     assert public is not None
-    private = repository.record_inbound(_message("d1", user="alice-dm", public=False, join=public.join_token))
+    with repository.engine.begin() as connection:
+        opened = utcnow() - timedelta(days=age_days)
+        connection.execute(update(Case).where(Case.id == public.case_id).values(created_at=opened))
+    arrival = dataclasses.replace(
+        _message("d1", user=who, public=False, join=public.join_token), identity_verified=verified
+    )
+    private = repository.record_inbound(arrival)
     assert private is not None
-    assert private.case_id == public.case_id
-    assert private.conversation_id != public.conversation_id
+    joined = private.case_id == public.case_id
+    assert joined is (outcome == "joined")
+    assert _linked_case_id(repository, private.case_id) == (public.case_id if outcome == "linked" else None)
+    if outcome != "joined":
+        # Nothing of the case reaches that chat: it is in a case of its own, with its own token.
+        assert private.join_token != public.join_token
+        assert private.open_handoff_id is None
+
+
+def test_an_unverified_link_is_made_even_while_the_case_has_an_open_handoff(repository: Repository) -> None:
+    public = repository.record_inbound(_message("p1"))
+    assert public is not None
+    _handoff(repository, public.case_id, public.message_id)
+    stranger = dataclasses.replace(
+        _message("d1", user="alice", public=False, join=public.join_token), identity_verified=False
+    )
+    private = repository.record_inbound(stranger)
+    assert private is not None and private.case_id != public.case_id
+    assert private.open_handoff_id is None
 
 
 def test_private_chat_joins_the_open_case_of_the_same_customer(repository: Repository) -> None:
