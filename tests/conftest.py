@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rasa.core.tracker_store import InMemoryTrackerStore
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -67,6 +68,11 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def service(settings: Settings, rasa_runtime: RasaRuntime, model_path: Path) -> Iterator[Service]:
+    # The loaded model is shared by every test, and so is its in-memory tracker store; each test's
+    # store numbers its conversations from 1 again, so yesterday's "conversation-1" is forgotten.
+    store = rasa_runtime.agent.tracker_store
+    if isinstance(store, InMemoryTrackerStore):
+        store.store.clear()
     built = Service.build(settings, model_path, rasa=rasa_runtime)
     yield built
     built.repository.engine.dispose()

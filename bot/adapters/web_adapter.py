@@ -92,7 +92,9 @@ class WebAdapter(BaseAdapter):
             text=text,
             url=f"{self.base_url}/?{urlencode({'user': user, 'public': 'true'})}" if public else None,
             join_token=join,
-            identity_verified=False,
+            # The server-signed visitor cookie proves this is the same browser as before, so its
+            # invitation joins the case; a `user` from the body alone (tools, tests) proves nothing.
+            identity_verified=visitor is not None,
         )
 
     @staticmethod

@@ -26,8 +26,10 @@ COMPLAINT = "@KestrelHelp my order never arrived, 2 weeks waiting and nobody ans
 
 
 async def _say(client: httpx.AsyncClient, text: str, **fields: object) -> dict:
-    await as_visitor(client, "alice")
-    body = {"user": "alice", "text": text, "display_name": "Alice", **fields}
+    """Posts as the web visitor named by `user` (default alice), signed in as the brand's site would."""
+    user = str(fields.pop("user", "alice"))
+    await as_visitor(client, user)
+    body = {"user": user, "text": text, "display_name": user.title(), **fields}
     response = await client.post("/api/web/messages", json=body)
     assert response.status_code == 200, response.text
     return response.json()
@@ -67,18 +69,22 @@ async def test_public_complaint_gets_ack_dm_invitation_and_handoff_with_context(
     assert [h["id"] for h in listed] == [handoff["id"]]
 
 
-async def test_on_the_web_the_invitation_opens_an_unverified_linked_chat(client: httpx.AsyncClient) -> None:
-    """The web's `user` is self-declared, so even the right name does not prove it is Alice."""
+async def test_on_the_web_the_invitation_joins_the_case_in_the_customers_own_browser(
+    client: httpx.AsyncClient,
+) -> None:
+    """The visitor cookie is signed by the service, so the browser that complained is the one
+    that follows the invitation: its private chat joins the case."""
     public = await _say(client, COMPLAINT, public=True)
     token = (await client.get(f"/api/handoffs/{public['handoff_id']}")).json()["join_token"]
 
     private = await _say(client, "here's my order number 4839201", public=False, join=token)
 
-    assert private["case_id"] != public["case_id"]
+    assert private["case_id"] == public["case_id"]
+    assert private["status"] == "attached"
     handoff = (await client.get(f"/api/handoffs/{public['handoff_id']}")).json()
-    assert [m["where"] for m in handoff["messages"]] == ["public", "public"]
+    assert [m["where"] for m in handoff["messages"]] == ["public", "public", "private", "private"]
     page = (await client.get(f"/console/handoffs/{public['handoff_id']}")).text
-    assert "Unverified link." in page and "here&#39;s my order number 4839201" in page
+    assert "Unverified link." not in page
 
 
 _CHECKED = re.compile(r'<input type="radio" name="conversation_id" value="(\d+)"[^>]*\bchecked\b')
@@ -113,6 +119,7 @@ async def test_a_stranger_with_the_token_gets_no_reply_meant_for_the_customer(
     assert answer.status_code == 200, answer.text
     mallory = (await client.get("/api/web/messages", params={"user": "mallory"})).json()["messages"]
     assert all(secret not in m["text"] for m in mallory)
+    await as_visitor(client, "alice")  # each visitor reads only their own chats
     alice = (await client.get("/api/web/messages", params={"user": "alice", "public": "true"})).json()
     assert any(secret in m["text"] for m in alice["messages"])
 
@@ -122,6 +129,7 @@ async def test_a_stranger_with_the_token_gets_no_reply_meant_for_the_customer(
         json={"conversation_id": unverified, "text": "Could you tell us your order number?"},
     )
     assert chosen.status_code == 200, chosen.text
+    await as_visitor(client, "mallory")
     mallory = (await client.get("/api/web/messages", params={"user": "mallory"})).json()["messages"]
     assert any(m["text"] == "Could you tell us your order number?" for m in mallory)
 

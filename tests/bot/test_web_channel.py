@@ -182,7 +182,7 @@ async def test_the_dm_link_works_for_the_customer_who_got_it(web: Client) -> Non
     await as_visitor(alice, "alice")
     public = (await alice.post("/api/web/messages", json={"text": COMPLAINT, "public": True})).json()
     [reply] = public["replies"]
-    link = re.search(r"http://firstline\.test/\?join=(\w+)#private", reply["text"])
+    link = re.search(r"http://firstline\.test/\?join=([\w-]+)#private", reply["text"])
     assert link is not None, reply["text"]
     assert "alice" not in reply["text"]
     private = await alice.post("/api/web/messages", json={"text": "order 4839201", "join": link.group(1)})
