@@ -24,7 +24,11 @@ class ActionHandleAbuse(Action):
     ) -> list[dict[str, Any]]:
         context = message_context(tracker)
         if not context.public:
-            variants = pick(phrasebook(domain).get("utter_abuse_neutral", ()), context.seed, "abuse")
+            variants = pick(
+                phrasebook(domain, context.triage.language).get("utter_abuse_neutral", ()),
+                context.seed,
+                "abuse",
+            )
             if variants:
                 dispatcher.utter_message(text=fill(variants[0], context))
         return []

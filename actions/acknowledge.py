@@ -25,7 +25,7 @@ class ActionAcknowledgeComplaint(Action):
     ) -> list[dict[str, Any]]:
         context = message_context(tracker)
         text = compose_acknowledgement(
-            phrasebook(domain),
+            phrasebook(domain, context.triage.language),
             AckRequest(
                 platform=context.platform,
                 public=context.public,
@@ -43,7 +43,8 @@ class ActionAcknowledgeComplaint(Action):
 
 
 class ActionAcknowledgeUnsure(Action):
-    """Says plainly that a person will answer, instead of guessing what the customer meant."""
+    """Says plainly that a person will answer, instead of guessing what the customer meant; or,
+    for a short reply right after the bot spoke, that a person takes it from here."""
 
     def name(self) -> str:
         return "action_acknowledge_unsure"
@@ -52,8 +53,10 @@ class ActionAcknowledgeUnsure(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         context = message_context(tracker)
-        phrases = phrasebook(domain)
-        variants = pick(phrases.get("utter_unsure", ()), context.seed, "utter_unsure")
+        phrases = phrasebook(domain, context.triage.language)
+        # A short reply to what the bot just said is the next step, not a message it missed.
+        key = "utter_continue_case" if context.continues else "utter_unsure"
+        variants = pick(phrases.get(key, ()), context.seed, key)
         text = fill(variants[0], context) if variants else "A person from our team will answer you here."
         text = with_back_at(context, phrases, text, back_at(tracker))
         dispatcher.utter_message(text=fit(context, phrases, text))

@@ -34,7 +34,7 @@ class ActionAnswerQuestion(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         context = message_context(tracker)
-        phrases = phrasebook(domain)
+        phrases = phrasebook(domain, context.triage.language)
         topic, confidence = context.triage.topic, context.triage.topic_confidence or 0.0
         key = f"utter_question/{topic}"
         curated = topic is not None and key != NO_CURATED_ANSWER

@@ -30,7 +30,11 @@ class ActionRespondChatter(Action):
         context = message_context(tracker)
         if context.public:
             return []
-        variants = pick(phrasebook(domain).get("utter_chatter", ()), context.seed, "utter_chatter")
+        variants = pick(
+            phrasebook(domain, context.triage.language).get("utter_chatter", ()),
+            context.seed,
+            "utter_chatter",
+        )
         if variants:
             dispatcher.utter_message(text=fill(variants[0], context))
         return []

@@ -14,6 +14,8 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from bot.acknowledgement import Phrasebook, first_name, pick
+from bot.continuation import continues, seconds_since_bot_spoke
+from bot.language import LANGUAGE_ENTITY
 from bot.privacy import PersonalData, find_personal_data
 from bot.settings import Settings
 from bot.text_limits import LIMITS, measure
@@ -48,6 +50,9 @@ class MessageContext:
     """What the customer sent: text, or a sticker, voice note or file the model cannot read."""
     engagement: int | None = None
     """How much a public post is being shared, when the platform says (X)."""
+    continues: bool = False
+    """A short message the model was unsure of, right after the bot spoke in this conversation:
+    the next step of that conversation, not a new one (`bot.continuation`)."""
 
     @property
     def seed(self) -> str:
@@ -66,9 +71,10 @@ def message_context(tracker: Tracker) -> MessageContext:
     platform = meta.get("platform", "web")
     public = bool(meta.get("public", False))
     text = latest.get("text") or ""
+    understood = triage(latest)
     return MessageContext(
         text=text,
-        triage=triage(latest),
+        triage=understood,
         platform=platform,
         public=public,
         char_limit=int(meta.get("char_limit") or LIMITS.get(platform, 2000)),
@@ -80,15 +86,38 @@ def message_context(tracker: Tracker) -> MessageContext:
         personal_data=tuple(find_personal_data(text)) if public else (),
         kind=str(meta.get("kind") or "text"),
         engagement=meta.get("engagement"),
+        continues=understood.unsure
+        and understood.language is None
+        and continues(text, seconds_since_bot_spoke(tracker.events)),
     )
 
 
-def phrasebook(domain: dict[str, Any]) -> Phrasebook:
-    """The domain's responses as plain text variants, keyed by response name."""
-    return {
-        name: [v["text"] for v in variants if isinstance(v, dict) and v.get("text")]
-        for name, variants in (domain.get("responses") or {}).items()
-    }
+def phrasebook(domain: dict[str, Any], language: str | None = None) -> Phrasebook:
+    """The domain's responses as plain text variants, keyed by response name, in `language`.
+
+    A variation may carry a `condition` on the `language` slot, as Rasa's conditional response
+    variations do; as in Rasa's own NLG, the variations whose condition matches win, and the
+    unconditioned ones (English) are used when none does.
+    """
+    book: Phrasebook = {}
+    for name, variants in (domain.get("responses") or {}).items():
+        usable = [v for v in variants if isinstance(v, dict) and v.get("text")]
+        matching = [v["text"] for v in usable if v.get("condition") and _holds(v["condition"], language)]
+        book[name] = matching or [v["text"] for v in usable if not v.get("condition")]
+    return book
+
+
+def _holds(condition: Any, language: str | None) -> bool:
+    """Whether a response condition (a list of slot tests) holds for the message's language."""
+    if not isinstance(condition, list):
+        return False
+    return all(
+        isinstance(test, dict)
+        and test.get("type") == "slot"
+        and test.get("name") == LANGUAGE_ENTITY
+        and test.get("value") == language
+        for test in condition
+    )
 
 
 def fill(template: str, context: MessageContext) -> str:

@@ -31,12 +31,16 @@ class ActionHandOff(Action):
             return []
         understood = context.triage
         reason = "media" if context.kind != "text" else reason_for(understood)
+        if reason == "unsure" and context.continues:
+            reason = "follow_up"
         flags = []
         if context.personal_data:
             flags.append("personal_data_public")
         if understood.intent == "abuse":
             flags.append("abuse")
-        if understood.unsure:
+        if understood.language is not None:
+            flags.append(f"lang_{understood.language}")
+        elif understood.unsure:
             flags.append("low_confidence")
         shared_repository().open_handoff(
             NewHandoff(

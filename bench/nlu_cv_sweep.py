@@ -211,6 +211,12 @@ CANDIDATES: dict[str, Candidate] = {
     "tsvm_C1_logl2_complaint5": _temperature_svm(1.0, "log_l2", complaint_weight=5.0),
     "tsvm_C0.5_logl2_complaint2": _temperature_svm(0.5, "log_l2", complaint_weight=2.0),
     "tsvm_C0.5_logl2_complaint3": _temperature_svm(0.5, "log_l2", complaint_weight=3.0),
+    # The sentence embedding generalises to other people's wording better than our n-grams do:
+    # weights by block (regex, words, characters, embedding).
+    "tsvm_C1_logl2_complaint2_dense2": _temperature_svm(1.0, "log_l2", (1, 1, 1, 2), 2.0),
+    "tsvm_C1_logl2_complaint2_dense3": _temperature_svm(1.0, "log_l2", (1, 1, 1, 3), 2.0),
+    "tsvm_C1_logl2_complaint2_char0.5_dense2": _temperature_svm(1.0, "log_l2", (1, 1, 0.5, 2), 2.0),
+    "tsvm_C0.3_logl2_complaint2_dense3": _temperature_svm(0.3, "log_l2", (1, 1, 1, 3), 2.0),
 }
 # Round 3: the same model trained on the retrieval sub-intents ("complaint/delivery", ...), each a
 # tighter cluster than the whole intent, with the probabilities summed per intent afterwards.

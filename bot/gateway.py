@@ -21,11 +21,13 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Mapping
+from typing import Any
 
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, reply_to
 from bot.errors import InvalidMessage
 from bot.handoff import priority
+from bot.language import LanguageDetector, foreign_parse
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime, first_text
 from bot.rate_limits import Limits
@@ -55,6 +57,7 @@ class Gateway:
         adapters: Mapping[str, BaseAdapter],
         delivery: Delivery,
         limits: Limits | None = None,
+        languages: LanguageDetector | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
@@ -62,6 +65,7 @@ class Gateway:
         self.adapters = dict(adapters)
         self.delivery = delivery
         self.limits = limits
+        self.languages = languages or LanguageDetector()
         self.rules: list[RoutingRule] = [
             HumanOwnsCase(repository, delivery, first_text(rasa.domain, "utter_private_chat_joined")),
             AskRasa(rasa, repository, delivery, self.adapters),
@@ -115,9 +119,7 @@ class Gateway:
             lock = self._case_locks[recorded.case_id] = asyncio.Lock()
         async with lock:
             try:
-                # Stickers, voice notes and files say nothing the model can read: they are
-                # treated as not understood, so a person gets them with an honest answer.
-                parse_data = await self.rasa.parse(message.text if message.kind == "text" else "")
+                parse_data = await self._understand(message)
                 understood = triage(parse_data)
                 routed = Routed(
                     message=message,
@@ -134,14 +136,28 @@ class Gateway:
         self._learn_from(routed)
         return outcome
 
+    async def _understand(self, message: InboundMessage) -> dict[str, Any]:
+        """The model's reading of the message, unless the model cannot read it.
+
+        Stickers, voice notes and files say nothing the model can read: they are treated as not
+        understood, so a person gets them with an honest answer. A message in another language
+        skips the English model, whose guess would be random, and carries its language instead.
+        """
+        if message.kind != "text":
+            return await self.rasa.parse("")
+        detected = self.languages.detect(message.text)
+        if detected.foreign:
+            return foreign_parse(message.text, detected)
+        return await self.rasa.parse(message.text)
+
     def _learn_from(self, routed: Routed) -> None:
         """Puts a message the model was unsure about in the trainers' review inbox.
 
         After the turn, not before: the customer's acknowledgement never waits for it, and a
         failure here costs a training example, not an answer.
         """
-        if routed.message.kind != "text":
-            return
+        if routed.message.kind != "text" or routed.triage.language is not None:
+            return  # the English model never read it: nothing to learn for it
         doubt = should_review(routed.parse_data, routed.triage, self.settings)
         if doubt is None:
             return

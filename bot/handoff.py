@@ -30,6 +30,9 @@ REASONS = {
     "abuse": "Flagged as abusive or spam; the bot did not engage.",
     "error": "Firstline failed while handling the message; the customer got an apology.",
     "media": "The customer sent something the bot cannot read (a sticker, voice note or file).",
+    "follow_up": "A short reply right after the bot answered: the next step of that conversation.",
+    "other_language": "Written in another language (see the lang flag): the bot acknowledged it in "
+    "that language and needs a person who reads it.",
 }
 
 _BASE_PRIORITY = {
@@ -40,11 +43,16 @@ _BASE_PRIORITY = {
     "abuse": 10,
     "error": 55,
     "media": 35,
+    "follow_up": 40,
+    # Unread, so possibly a complaint: ranked like a message the bot was unsure of.
+    "other_language": 40,
 }
 
 
 def reason_for(triage: Triage) -> str:
     """Why the bot hands this message off, from what it understood."""
+    if triage.language is not None:
+        return "other_language"
     if triage.unsure:
         return "unsure"
     return {

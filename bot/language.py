@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pycld2
 
@@ -37,6 +38,10 @@ FOREIGN_CONFIDENCE = 0.5
 """A language other than English is believed from this confidence on."""
 MIN_LETTERS = 4
 """Fewer letters than this (after cleaning) say nothing reliable: the message stays English."""
+
+LANGUAGE_ENTITY = "language"
+"""The entity (and Rasa slot) that carries a foreign message's language to the dialogue, where the
+domain's responses have variations conditioned on it."""
 
 _NOISE = re.compile(r"(?:https?://|www\.)\S+|[@#][\w.]+|&\w+;")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -87,3 +92,27 @@ class LanguageDetector:
         if language not in (ENGLISH, "un") and confidence >= self.confidence:
             return Detected(language, confidence)
         return Detected(ENGLISH, confidence if language == ENGLISH else 0.0)
+
+
+def foreign_parse(text: str, detected: Detected) -> dict[str, Any]:
+    """What the dialogue is told instead of the English model's guess about a foreign message.
+
+    The intent is the fallback, so the rules do what they do for any message the bot does not
+    understand (an honest acknowledgement, then a person); the language entity fills the
+    `language` slot, so the acknowledgement is worded in the customer's language.
+    """
+    return {
+        "text": text,
+        "intent": {"name": "nlu_fallback", "confidence": 1.0},
+        "intent_ranking": [{"name": "nlu_fallback", "confidence": 1.0}],
+        "entities": [
+            {
+                "entity": LANGUAGE_ENTITY,
+                "value": detected.language,
+                "start": 0,
+                "end": len(text),
+                "confidence_entity": round(detected.confidence, 4),
+                "extractor": "LanguageDetector",
+            }
+        ],
+    }

@@ -13,6 +13,7 @@ from bot.delivery import Delivery
 from bot.errors import ModelNotFound
 from bot.followup_scheduler import FollowupScheduler
 from bot.gateway import Gateway
+from bot.language import LanguageDetector
 from bot.messages import InboundMessage
 from bot.model_store import find_model
 from bot.outbox import OutboxWorker
@@ -79,7 +80,7 @@ class Service:
             first_backoff=settings.send_backoff_seconds,
         )
         limits = Limits.from_settings(settings, engine)
-        gateway = Gateway(settings, repository, rasa, adapters, delivery, limits)
+        gateway = Gateway(settings, repository, rasa, adapters, delivery, limits, LanguageDetector())
         return cls(
             settings,
             repository,

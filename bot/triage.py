@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.language import LANGUAGE_ENTITY
+
 __all__ = ["FALLBACK_INTENT", "KINDS", "Triage", "kind_of", "triage"]
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -44,6 +46,9 @@ class Triage:
     """For complaints and questions: delivery, billing, opening_hours, ..."""
     topic_confidence: float | None = None
     entities: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    language: str | None = None
+    """The ISO 639-1 code of a message in another language than the model's (English): the
+    model did not read it, and a person who reads that language must."""
 
     @property
     def kind(self) -> str:
@@ -94,6 +99,15 @@ def triage(parse_data: dict[str, Any]) -> Triage:
     entities = tuple(
         {"entity": e.get("entity"), "value": e.get("value"), "start": e.get("start"), "end": e.get("end")}
         for e in parse_data.get("entities") or []
+        if e.get("entity") != LANGUAGE_ENTITY
+    )
+    language = next(
+        (
+            str(e["value"])
+            for e in parse_data.get("entities") or []
+            if e.get("entity") == LANGUAGE_ENTITY and isinstance(e.get("value"), str)
+        ),
+        None,
     )
     return Triage(
         intent=name,
@@ -103,4 +117,5 @@ def triage(parse_data: dict[str, Any]) -> Triage:
         topic=topic,
         topic_confidence=None if topic_confidence is None else round(topic_confidence, 4),
         entities=entities,
+        language=language,
     )

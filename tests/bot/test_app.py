@@ -310,3 +310,32 @@ async def test_a_reply_uses_a_first_name_only_when_it_looks_like_one_and_may_be_
     assert (word in reply.text) is named, reply.text
     assert "{name}" not in reply.text and " ," not in reply.text
     service.repository.engine.dispose()
+
+
+_FOREIGN = {
+    "es": ("@KestrelHelp mi pedido no ha llegado y nadie me responde", "en español"),
+    "pt": ("@KestrelHelp meu pedido ainda não chegou e ninguém responde", "em português"),
+    "fr": ("@KestrelHelp ma commande n'est toujours pas arrivée et personne ne répond", "en français"),
+    "de": ("@KestrelHelp meine Bestellung ist immer noch nicht da und keiner antwortet", "auf Deutsch"),
+    "it": ("@KestrelHelp il mio ordine non è ancora arrivato e nessuno risponde", "in italiano"),
+    "ja": ("@KestrelHelp 注文した商品がまだ届きません。誰も返事をくれません", "日本語"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(_FOREIGN))
+async def test_a_message_in_another_language_is_acknowledged_in_it_and_goes_to_a_person(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    text, marker = _FOREIGN[language]
+    result = await _say(client, text, public=True)
+
+    assert result["understood"]["language"] == language
+    assert result["understood"]["intent"] == "nlu_fallback"  # the English model did not guess
+    [reply] = result["replies"]
+    assert marker in reply["text"]
+    assert "http://firstline.test/?join=" in reply["text"]  # the invitation, in the same language
+    handoff = (await client.get(f"/api/handoffs/{result['handoff_id']}")).json()
+    assert handoff["reason"] == "other_language"
+    assert f"lang_{language}" in handoff["flags"]
+    queue = (await client.get("/console/")).text
+    assert f"lang {language}" in queue
