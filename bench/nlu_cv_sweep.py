@@ -140,7 +140,11 @@ def _calibrated_svm(c: float, scaling: str, method: str, weights: Sequence[float
 
 
 def _temperature_svm(
-    c: float, scaling: str, weights: Sequence[float] = (), complaint_weight: float = 1.0
+    c: float,
+    scaling: str,
+    weights: Sequence[float] = (),
+    complaint_weight: float = 1.0,
+    factors: dict[str, float] | None = None,
 ) -> Candidate:
     """LinearSVC whose margins become probabilities through a softmax with one fitted temperature.
 
@@ -153,9 +157,10 @@ def _temperature_svm(
         x_train = _stack(train, scaling, weights)
         names, labels = np.unique(np.asarray(y), return_inverse=True)
         counts = np.bincount(labels)
-        factors = [complaint_weight if name == "complaint" else 1.0 for name in names]
+        by_name = {"complaint": complaint_weight, **(factors or {})}
+        per_class = [by_name.get(str(name), 1.0) for name in names]
         balanced = len(labels) / (len(names) * counts)
-        class_weight = {code: balanced[code] * factors[code] for code in range(len(names))}
+        class_weight = {code: balanced[code] * per_class[code] for code in range(len(names))}
         svm = LinearSVC(C=c, class_weight=class_weight, max_iter=20000)
         inner = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
         margins = cross_val_predict(svm, x_train, labels, cv=inner, method="decision_function")
@@ -217,6 +222,14 @@ CANDIDATES: dict[str, Candidate] = {
     "tsvm_C1_logl2_complaint2_dense3": _temperature_svm(1.0, "log_l2", (1, 1, 1, 3), 2.0),
     "tsvm_C1_logl2_complaint2_char0.5_dense2": _temperature_svm(1.0, "log_l2", (1, 1, 0.5, 2), 2.0),
     "tsvm_C0.3_logl2_complaint2_dense3": _temperature_svm(0.3, "log_l2", (1, 1, 1, 3), 2.0),
+    # Chatter is everything that needs no answer, so it reaches into every other intent's space.
+    "tsvm_C1_logl2_complaint2_chatter0.5": _temperature_svm(1.0, "log_l2", (), 2.0, {"chatter": 0.5}),
+    "tsvm_C1_logl2_complaint2_chatter0.5_dense2": _temperature_svm(
+        1.0, "log_l2", (1, 1, 1, 2), 2.0, {"chatter": 0.5}
+    ),
+    "tsvm_C1_logl2_complaint3_chatter0.5_praise1.5_dense2": _temperature_svm(
+        1.0, "log_l2", (1, 1, 1, 2), 3.0, {"chatter": 0.5, "praise": 1.5}
+    ),
 }
 # Round 3: the same model trained on the retrieval sub-intents ("complaint/delivery", ...), each a
 # tighter cluster than the whole intent, with the probabilities summed per intent afterwards.

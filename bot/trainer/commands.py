@@ -70,7 +70,7 @@ def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
     from bot.trainer.report import compare, format_comparison, format_summary, write_report
-    from bot.trainer.scoring import RevisionError, reference, score_working_tree
+    from bot.trainer.scoring import RevisionError, nlu_model, reference, score_working_tree, yardsticks
     from nlu.evaluation import TrainingFailed
 
     heldout = _heldout(settings, args)
@@ -98,6 +98,8 @@ def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
         _progress(f"training failed: {exc}")
         return 1
     print("\n".join(format_summary(after)))
+    model = Path(args.model) if args.model else nlu_model(settings.project_dir, settings.model_dir)
+    print("\n" + "\n".join(yardsticks(settings, model, _progress)))
     out_dir = Path(args.out) if args.out else settings.data_dir / "nlu-report"
     json_path, html_path = write_report(after, out_dir)
     if before is not None:

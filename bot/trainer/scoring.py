@@ -22,10 +22,11 @@ from typing import Any
 
 import nlu
 from bot import model_store
+from bot.settings import Settings
 from bot.trainer.report import SavedReport, load_report
-from nlu.evaluation import evaluate, train_nlu
+from nlu.evaluation import LabelledExample, evaluate, train_nlu
 
-__all__ = ["RevisionError", "nlu_model", "reference", "score_revision", "score_working_tree"]
+__all__ = ["RevisionError", "nlu_model", "reference", "score_revision", "score_working_tree", "yardsticks"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +164,49 @@ def _extract(project_dir: Path, commit: str, into: Path) -> None:
         buffer.seek(0)
         with tarfile.open(fileobj=buffer, mode="r:") as tar:
             tar.extractall(into, filter="data")
+
+
+def yardsticks(settings: Settings, model: Path, progress: Progress = _quiet) -> list[str]:
+    """Lines for the report beside the held-out set's: real traffic and the FAQ's scope.
+
+    Real traffic is the airline dev split (`bot.trainer.real_traffic`), skipped with a note when
+    the corpus folder is not there; the FAQ's scope compares the off-FAQ questions with the
+    held-out set's FAQ questions (`bot.trainer.faq_scope`).
+    """
+    from bot.trainer import faq_scope, real_traffic
+    from nlu.evaluation import load_heldout, predict
+
+    project = settings.project_dir
+    off_faq = [e.text for e in load_heldout(project / "tests" / "data" / "off_faq_questions.yml")]
+    faq = [
+        e
+        for e in load_heldout(project / "tests" / "data" / "nlu_heldout.yml")
+        if e.intent.startswith("question/")
+    ]
+    tweets: list[LabelledExample] = []
+    lines: list[str] = []
+    try:
+        labels = real_traffic.load_labels(project / real_traffic.LABELS_FILE)
+        corpus = real_traffic.load_corpus(settings.corpora_dir / real_traffic.AIRLINE_CORPUS)
+        tweets = real_traffic.examples(labels, corpus, "dev")
+    except (FileNotFoundError, KeyError) as exc:
+        lines.append(f"real traffic: not scored ({exc})")
+    progress(f"scoring {model.name} on {len(tweets)} real tweets and {len(off_faq) + len(faq)} questions")
+    predictions = predict(model, [t.text for t in tweets] + off_faq + [e.text for e in faq])
+    if tweets:
+        real = real_traffic.score_four_way(tweets, predictions[: len(tweets)])
+        per_kind = ", ".join(f"{k} {v.f1:.3f}" for k, v in sorted(real.per_intent.items()) if v.support)
+        lines.append(
+            f"real traffic (airline dev, {real.n_examples} tweets): macro-F1 {real.intent_macro_f1:.3f}, "
+            f"complaint recall {real.complaint_recall:.3f}; F1 {per_kind}"
+        )
+    rest = predictions[len(tweets) :]
+    scope = faq_scope.score_faq_scope(
+        rest[: len(off_faq)], list(zip(faq, rest[len(off_faq) :], strict=True)), settings.question_confidence
+    )
+    lines.append(
+        f"curated answers: given to {scope.off_faq_answered:.1%} of {scope.off_faq} off-FAQ questions "
+        f"(should be near 0), to {scope.faq_answered:.1%} of {scope.faq} FAQ questions "
+        f"({scope.faq_answered_right:.1%} the right one)"
+    )
+    return lines
