@@ -16,6 +16,9 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from bot.adapters.x_events import is_x_id
+from bot.input_limits import ascii_int
+
 __all__ = ["crc_response", "dm_events_v2", "mentioned_tweet_ids", "signature_valid"]
 
 logger = logging.getLogger(__name__)
@@ -38,46 +41,68 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(_signature(secret, body).encode(), header.strip().encode())
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+"""The last millisecond of the year 9999: the latest time Python's datetime can hold."""
+
+
 def mentioned_tweet_ids(payload: dict[str, Any]) -> list[str]:
     """Ids of the new tweets in an event that mention the brand and were written by someone else.
 
     The adapter reads these tweets again through the v2 API: v1.1 tweets carry no
     `conversation_id`, and a reply must join the thread's conversation, not start its own.
+    Anything of the wrong type is passed over: the signature proves the sender, not the shape.
     """
-    brand = str(payload.get("for_user_id") or "")
+    brand = payload.get("for_user_id")
+    if not is_x_id(brand):
+        return []
     ids = []
-    for tweet in payload.get("tweet_create_events") or []:
-        if not isinstance(tweet, dict) or not isinstance(tweet.get("id_str"), str):
+    for tweet in _list(payload.get("tweet_create_events")):
+        if not isinstance(tweet, dict) or not is_x_id(tweet.get("id_str")):
             logger.warning("x webhook: skipped a tweet event without an id_str")
             continue
-        user = tweet.get("user") if isinstance(tweet.get("user"), dict) else {}
-        if str(user.get("id_str") or "") == brand or "retweeted_status" in tweet:
+        if _dict(tweet.get("user")).get("id_str") == brand or "retweeted_status" in tweet:
             continue
-        mentions = ((tweet.get("entities") or {}).get("user_mentions")) or []
-        mentioned = any(isinstance(m, dict) and str(m.get("id_str")) == brand for m in mentions)
-        if mentioned or str(tweet.get("in_reply_to_user_id_str") or "") == brand:
+        mentions = _list(_dict(tweet.get("entities")).get("user_mentions"))
+        mentioned = any(isinstance(m, dict) and m.get("id_str") == brand for m in mentions)
+        if mentioned or tweet.get("in_reply_to_user_id_str") == brand:
             ids.append(tweet["id_str"])
     return ids
 
 
 def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The event's direct messages as v2 `{"data": dm_event, "includes": {"users": [...]}}`."""
-    users = payload.get("users") if isinstance(payload.get("users"), dict) else {}
+    users = _dict(payload.get("users"))
     converted = []
-    for event in payload.get("direct_message_events") or []:
+    for event in _list(payload.get("direct_message_events")):
         if not isinstance(event, dict) or event.get("type") != "message_create":
             continue
-        create = event.get("message_create") if isinstance(event.get("message_create"), dict) else {}
-        data = create.get("message_data") if isinstance(create.get("message_data"), dict) else {}
-        sender = str(create.get("sender_id") or "")
+        create = _dict(event.get("message_create"))
+        data = _dict(create.get("message_data"))
+        sender = create.get("sender_id")
+        if not is_x_id(event.get("id")) or not is_x_id(sender):
+            logger.warning("x webhook: skipped a DM event without a numeric id and sender_id")
+            continue
+        text = data.get("text")
         dm_event: dict[str, Any] = {
-            "id": str(event.get("id") or ""),
+            "id": event["id"],
             "event_type": "MessageCreate",
-            "text": data.get("text", ""),
+            "text": text if isinstance(text, str) else "",
             "sender_id": sender,
         }
-        if str(event.get("created_timestamp") or "").isdigit():
-            stamp = datetime.fromtimestamp(int(event["created_timestamp"]) / 1000, tz=timezone.utc)
+        try:
+            millis = ascii_int(event.get("created_timestamp"), hi=MAX_TIMESTAMP_MS)
+        except ValueError:
+            pass  # the adapter stamps it with the time it arrived
+        else:
+            stamp = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
             dm_event["created_at"] = stamp.isoformat().replace("+00:00", "Z")
         if data.get("attachment"):
             dm_event["attachments"] = {"media_keys": ["webhook"]}
@@ -89,8 +114,9 @@ def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _user_v2(user: dict[str, Any]) -> dict[str, Any]:
     followers = user.get("followers_count")
+    user_id = next((i for i in (user.get("id_str"), user.get("id")) if isinstance(i, str)), "")
     return {
-        "id": str(user.get("id") or user.get("id_str") or ""),
+        "id": user_id,
         "username": user.get("screen_name"),
         "name": user.get("name"),
         "public_metrics": {"followers_count": followers} if isinstance(followers, int) else {},
