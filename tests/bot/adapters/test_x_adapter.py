@@ -723,6 +723,7 @@ WRONG_TYPES: list[Any] = [
     _mention_activity(id_str="1" * 400),
     _mention_activity(user="alice"),
     _dm_activity(created_timestamp="9" * 30),
+    _dm_activity(created_timestamp="9" * 19),
     _dm_activity(created_timestamp="²"),
     _dm_activity(created_timestamp=-5),
     _dm_activity(id="²"),

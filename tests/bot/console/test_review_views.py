@@ -106,3 +106,21 @@ async def test_a_review_without_a_decision_is_refused(
     missing = await trainer.post(f"/console/review/{item_id + 1}", data=fields)
     assert missing.status_code == 404
     assert ReviewInbox(service.repository.engine).item(item_id).status == "open"
+
+
+@pytest.mark.parametrize("body", [b"[" * 60_000, b'{"decision": "\\ud800"}', b"{not json", b"[1]"])
+async def test_a_json_body_that_cannot_be_read_is_a_400_on_every_console_form(
+    sign_in: SignIn, service: Service, body: bytes
+) -> None:
+    item_id, message_id = _unsure_item(service)
+    admin = await sign_in("ada")
+    headers = {"content-type": "application/json"}
+    for path in (
+        f"/console/review/{item_id}",
+        f"/console/messages/{message_id}/relabel",
+        "/console/admin/users",
+    ):
+        response = await admin.post(path, content=body, headers=headers)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]
+    assert ReviewInbox(service.repository.engine).item(item_id).status == "open"
