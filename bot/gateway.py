@@ -16,6 +16,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from bot.adapters.base import BaseAdapter
@@ -78,6 +79,8 @@ def unstorable(message: InboundMessage) -> str | None:
             return f"the {what} holds a lone UTF-16 surrogate, which is not text"
         if length is not None and len(value) > length:
             return f"the {what} is longer than {length} characters"
+    if not isinstance(message.received_at, datetime) or message.received_at.tzinfo is None:
+        return "the time it was received is not a time with a time zone"
     for what, number in (("audience", message.customer.audience), ("engagement", message.engagement)):
         if number is not None and (type(number) is not int or not 0 <= number <= MAX_STORED_INT):
             return f"the {what} is not a count from 0 to {MAX_STORED_INT}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, Message, MessageEntity, Update
@@ -103,8 +103,8 @@ def read_update(update: Update, me: BotIdentity | None) -> InboundMessage | None
 def _read_message(message: Message, me: BotIdentity | None, *, edited: bool) -> InboundMessage | None:
     chat, user = message.chat, message.from_user
     ids = (chat.id, message.message_id, user.id if user is not None else 0)
-    if any(type(i) is not int for i in ids):
-        raise InvalidMessage(f"Telegram message {message.message_id!r}: its ids are not all integers")
+    if any(type(i) is not int for i in ids) or not isinstance(message.date, datetime):
+        raise InvalidMessage(f"Telegram message {message.message_id!r}: its ids or its date are missing")
     where = f"{chat.id}:{message.message_id}"
     if chat.type == ChatType.CHANNEL:
         logger.info("telegram: message %s in a channel skipped", where)

@@ -94,6 +94,7 @@ STORABLE = _message(1, "where is my parcel?")
         ({"customer": Customer("u" * 129)}, "user id is longer than 128"),
         ({"customer": Customer("u1", audience=2**64)}, "audience is not a count"),
         ({"customer": Customer("u1", audience=True)}, "audience is not a count"),
+        ({"received_at": None}, "not a time"),
     ],
 )
 def test_what_the_store_cannot_hold_is_refused_before_anything_is_stored(
