@@ -13,7 +13,6 @@ anything is read or stored (429 with `Retry-After`).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from bot.adapters.web_identity import Visitors
 from bot.console import READ, WORK, Console, console_routes, session_middleware
 from bot.console.api import CLOSE_ACTIONS, close_handoff
 from bot.errors import Forbidden, InvalidMessage, NotFound
+from bot.input_limits import InputError, ascii_int, read_json
 from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint
 from bot.service import Service
 from bot.store.casework import Conflict, InvalidInput
@@ -49,24 +49,13 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 async def _json_body(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        raise _BodyError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _BodyError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        return json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _BodyError(400, f"the body is not valid JSON: {exc}") from exc
+    return await read_json(request, MAX_BODY_BYTES)
 
 
-class _BodyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+async def _input_error(request: Request, exc: Exception) -> Response:
+    """A request whose body could not be read, wherever it was read (see `bot.input_limits`)."""
+    assert isinstance(exc, InputError)
+    return _error(exc.status, str(exc))
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -75,7 +64,7 @@ def _guarded(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
-        except _BodyError as exc:
+        except InputError as exc:
             return _error(exc.status, str(exc))
         except InvalidMessage as exc:
             return _error(422, str(exc))
@@ -147,7 +136,7 @@ def create_app(service: Service) -> Starlette:
             raise Forbidden("a visitor reads only their own conversation")
         public = request.query_params.get("public", "false") == "true"
         try:
-            after = int(request.query_params.get("after", "0"))
+            after = ascii_int(request.query_params.get("after", "0"))
         except ValueError:
             return _error(400, "'after' must be a message id")
         conversation_id = repository.conversation_id("web", web.conversation_key(visitor.id, public))
@@ -220,13 +209,14 @@ def create_app(service: Service) -> Starlette:
             Route("/api/web/visitor", current_visitor, methods=["GET"]),
             Route("/api/web/visitor", change_visitor, methods=["POST"]),
             Route("/api/handoffs", list_handoffs),
-            Route("/api/handoffs/{handoff_id:int}", get_handoff),
-            Route("/api/handoffs/{handoff_id:int}/{action:str}", close, methods=["POST"]),
+            Route("/api/handoffs/{handoff_id:id}", get_handoff),
+            Route("/api/handoffs/{handoff_id:id}/{action:str}", close, methods=["POST"]),
             Route("/metrics", metrics_endpoint(Reporting(repository.engine))),
             Route("/api/metrics", console.guard(READ)(snapshot_endpoint(Reporting(repository.engine)))),
             *console_routes(console),
         ],
         middleware=[session_middleware(service.settings)],
+        exception_handlers={InputError: _input_error},
         lifespan=lifespan,
     )
     app.state.console = console  # for tests that move the sessions' clock

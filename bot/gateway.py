@@ -20,25 +20,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, reply_to
 from bot.errors import InvalidMessage
 from bot.handoff import priority
+from bot.input_limits import MAX_STORED_INT, is_valid_unicode
 from bot.language import LanguageDetector, foreign_parse
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime, first_text
 from bot.rate_limits import Limits
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
+from bot.store.models import Conversation, CustomerRow, MessageRow
 from bot.store.repository import NewHandoff, PendingTurn, Recorded, Repository
 from bot.store.review import ReviewInbox
 from bot.triage import triage
 from bot.uncertainty import should_review
 
-__all__ = ["APOLOGY", "MAX_TURN_ATTEMPTS", "Gateway"]
+__all__ = ["APOLOGY", "MAX_TURN_ATTEMPTS", "Gateway", "unstorable"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,49 @@ APOLOGY = "Sorry, something went wrong on our side. A person from our team will 
 
 MAX_TURN_ATTEMPTS = 3
 """A message whose turn was started this often without finishing goes to a person instead."""
+
+
+def _length(column: Any) -> int | None:
+    return getattr(column.type, "length", None)
+
+
+_STORED_TEXT: tuple[tuple[str, Callable[[InboundMessage], str | None], int | None], ...] = (
+    ("text", lambda m: m.text, None),
+    ("message id", lambda m: m.platform_message_id, _length(MessageRow.external_id)),
+    ("conversation key", lambda m: m.conversation_key, _length(Conversation.conversation_key)),
+    ("user id", lambda m: m.customer.platform_user_id, _length(CustomerRow.platform_user_id)),
+    ("handle", lambda m: m.customer.handle, _length(CustomerRow.handle)),
+    ("display name", lambda m: m.customer.display_name, _length(CustomerRow.display_name)),
+    ("url", lambda m: m.url, None),
+    ("join token", lambda m: m.join_token, None),
+)
+"""Each text an inbound message stores, and the length of its column."""
+
+
+def unstorable(message: InboundMessage) -> str | None:
+    """Why the store cannot hold `message`, or None when it can.
+
+    Each adapter checks the fields of its own platform; this is the one check they all pass
+    through, so a platform that sends something odd (Telegram's strings are UTF-16 underneath
+    and may carry a lone surrogate; X counts may be anything) gets its message refused before
+    anything is stored, never an error from the store halfway through.
+    """
+    for what, read, length in _STORED_TEXT:
+        value = read(message)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"the {what} is not text"
+        if not is_valid_unicode(value):
+            return f"the {what} holds a lone UTF-16 surrogate, which is not text"
+        if length is not None and len(value) > length:
+            return f"the {what} is longer than {length} characters"
+    if not isinstance(message.received_at, datetime) or message.received_at.tzinfo is None:
+        return "the time it was received is not a time with a time zone"
+    for what, number in (("audience", message.customer.audience), ("engagement", message.engagement)):
+        if number is not None and (type(number) is not int or not 0 <= number <= MAX_STORED_INT):
+            return f"the {what} is not a count from 0 to {MAX_STORED_INT}"
+    return None
 
 
 class Gateway:
@@ -76,6 +122,9 @@ class Gateway:
     def _check(self, message: InboundMessage) -> None:
         if message.platform not in self.adapters:
             raise InvalidMessage(f"no adapter for platform {message.platform!r}")
+        problem = unstorable(message)
+        if problem:
+            raise InvalidMessage(problem)
         if not message.text.strip():
             raise InvalidMessage("the message has no text")
         if len(message.text) > self.settings.max_message_chars:

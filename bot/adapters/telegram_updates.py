@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, Message, MessageEntity, Update
@@ -46,6 +46,11 @@ START_PARAM = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OPENED_CHAT = "hi"
 
 
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError, OSError)
+"""What PTB and our reading raise on JSON of the wrong shape: PTB builds objects without checking
+types, so `"date": 1e30` fails as an OverflowError and `"text": 5` only when the text is read."""
+
+
 @dataclass(frozen=True, slots=True)
 class BotIdentity:
     """Who the bot is (from getMe): group messages are for it when they name or answer it."""
@@ -66,7 +71,7 @@ def to_update(raw: Any, bot: Bot | None = None) -> Update:
         raise InvalidMessage("a Telegram update is a JSON object with an integer 'update_id'")
     try:
         update = Update.de_json(raw, bot)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _SHAPE_ERRORS as exc:
         raise InvalidMessage(f"malformed Telegram update {raw['update_id']}: {exc!r}") from exc
     assert update is not None
     return update
@@ -85,16 +90,21 @@ def read_update(update: Update, me: BotIdentity | None) -> InboundMessage | None
     than `EDIT_WINDOW` is skipped. `me` is None before getMe answered: group messages are then
     skipped, since nobody can tell whether they are for the bot.
     """
-    if update.message is not None:
-        return _read_message(update.message, me, edited=False)
-    if update.edited_message is not None:
-        return _read_message(update.edited_message, me, edited=True)
+    message, edited = (update.message, False) if update.message is not None else (update.edited_message, True)
+    if message is not None:
+        try:
+            return _read_message(message, me, edited=edited)
+        except _SHAPE_ERRORS as exc:
+            raise InvalidMessage(f"malformed Telegram update {update.update_id}: {exc!r}") from exc
     logger.info("telegram: update %s (%s) skipped", update.update_id, _update_kind(update))
     return None
 
 
 def _read_message(message: Message, me: BotIdentity | None, *, edited: bool) -> InboundMessage | None:
     chat, user = message.chat, message.from_user
+    ids = (chat.id, message.message_id, user.id if user is not None else 0)
+    if any(type(i) is not int for i in ids) or not isinstance(message.date, datetime):
+        raise InvalidMessage(f"Telegram message {message.message_id!r}: its ids or its date are missing")
     where = f"{chat.id}:{message.message_id}"
     if chat.type == ChatType.CHANNEL:
         logger.info("telegram: message %s in a channel skipped", where)
@@ -159,14 +169,14 @@ def describe(message: Message) -> tuple[str, str] | None:
     a description and a kind that sends the case to a person. Service messages (members joining
     or leaving, a new title, a pinned message) are None.
     """
-    if message.text:
+    if isinstance(message.text, str) and message.text:
         return "text", message.text
     if message.sticker:
         emoji = message.sticker.emoji
         return "sticker", f"[sticker {emoji}]" if emoji else "[sticker]"
     if message.voice:
         return "voice", "[voice message]"
-    if message.caption:
+    if isinstance(message.caption, str) and message.caption:
         return "text", message.caption
     if message.document:
         name = message.document.file_name

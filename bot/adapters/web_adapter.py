@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from bot.adapters.base import BaseAdapter
 from bot.errors import Forbidden, InvalidMessage
+from bot.input_limits import MAX_STORED_INT
 from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.settings import Settings
 
@@ -75,8 +76,8 @@ class WebAdapter(BaseAdapter):
         if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 128):
             raise InvalidMessage("'display_name' must be a string of at most 128 characters")
         audience = raw.get("audience")
-        if audience is not None and (type(audience) is not int or audience < 0):
-            raise InvalidMessage("'audience' must be a non-negative integer")
+        if audience is not None and (type(audience) is not int or not 0 <= audience <= MAX_STORED_INT):
+            raise InvalidMessage(f"'audience' must be a whole number from 0 to {MAX_STORED_INT}")
         # Self-declared, so never above the cap: a real audience comes only from a platform.
         if audience is not None:
             audience = min(audience, self.audience_cap) if self.audience_cap else None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,9 +27,10 @@ from starlette.routing import BaseRoute, Route
 
 from bot.adapters.base import BaseAdapter, Inbox
 from bot.adapters.x_client import XApi, XRefused
-from bot.adapters.x_events import parse_event
+from bot.adapters.x_events import is_x_id, parse_event
 from bot.adapters.x_webhook import crc_response, dm_events_v2, mentioned_tweet_ids, signature_valid
 from bot.errors import BotError, DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
+from bot.input_limits import InputError, parse_json, read_body
 from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.text_limits import measure
 
@@ -246,7 +246,7 @@ class XAdapter(BaseAdapter):
             batch = [
                 i for i in page.get("data") or [] if isinstance(i, dict) and isinstance(i.get("id"), str)
             ]
-            items.extend(i for i in batch if i["id"].isdigit())
+            items.extend(i for i in batch if is_x_id(i["id"]))
             for key, values in (page.get("includes") or {}).items():
                 if isinstance(values, list):
                     includes.setdefault(key, []).extend(values)
@@ -321,9 +321,10 @@ class XAdapter(BaseAdapter):
                 return JSONResponse({"error": str(exc)}, status_code=400)
 
         async def event(request: Request) -> Response:
-            body = await _bounded_body(request)
-            if body is None:
-                return JSONResponse({"error": "the body is too large"}, status_code=413)
+            try:
+                body = await read_body(request, MAX_WEBHOOK_BYTES)
+            except InputError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
             # 403, not 401: there is nothing to authenticate with, the sender is simply not X.
             if not signature_valid(
                 self.consumer_secret, body, request.headers.get("x-twitter-webhooks-signature")
@@ -331,9 +332,11 @@ class XAdapter(BaseAdapter):
                 logger.warning("x webhook: refused an event with a missing or wrong signature")
                 return JSONResponse({"error": "the signature does not match"}, status_code=403)
             try:
-                payload = _json_object(body)
-            except ValueError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
+                payload = parse_json(body)
+            except InputError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            if not isinstance(payload, dict):
+                return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
             await self.handle_activity(inbox, payload)
             return JSONResponse({"status": "ok"})
 
@@ -383,22 +386,3 @@ def _shorten(text: str, limit: int, platform: str) -> str:
     while cut and measure(cut + "…", platform) > limit:
         cut = cut[:-1]
     return cut + "…"
-
-
-async def _bounded_body(request: Request) -> bytes | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_WEBHOOK_BYTES:
-            return None
-    return body
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise ValueError("the body must be a JSON object")
-    return payload

@@ -12,15 +12,25 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.errors import InvalidMessage
+from bot.input_limits import MAX_STORED_INT
 from bot.messages import Customer, InboundMessage, utcnow
 
-__all__ = ["JOIN_TOKEN", "PLATFORM", "parse_event"]
+__all__ = ["JOIN_TOKEN", "PLATFORM", "is_x_id", "parse_event"]
 
 PLATFORM = "x"
+_X_ID = re.compile(r"[0-9]{1,19}")
 JOIN_TOKEN = re.compile(r"\bref[ :#]+([A-Za-z0-9_-]{8,32})(?![A-Za-z0-9_-])")
 """How the prefilled DM text of the invitation carries the case's join token: `ref <token>`."""
-MAX_AUDIENCE = 2**31 - 1
-"""The store keeps audiences as 32-bit integers; a larger follower count is not a real one."""
+
+
+def is_x_id(value: Any) -> bool:
+    """Whether `value` is an X id as the API writes it: a string of ASCII digits (a 64-bit number)."""
+    return isinstance(value, str) and _X_ID.fullmatch(value) is not None
+
+
+def _count(value: Any) -> int | None:
+    """A follower or engagement count, or None when it is not a plausible one."""
+    return value if type(value) is int and 0 <= value <= MAX_STORED_INT else None
 
 
 def parse_event(raw: Any, brand_id: str | None) -> InboundMessage | None:
@@ -32,9 +42,10 @@ def parse_event(raw: Any, brand_id: str | None) -> InboundMessage | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
         raise InvalidMessage("an X event must be an object with a 'data' object")
     data, includes = raw["data"], raw.get("includes") if isinstance(raw.get("includes"), dict) else {}
-    if not isinstance(data.get("id"), str) or not data["id"].isdigit():
+    if not is_x_id(data.get("id")):
         raise InvalidMessage("an X event needs a numeric string 'id'")
-    users = {u.get("id"): u for u in includes.get("users") or [] if isinstance(u, dict)}
+    listed = includes.get("users") if isinstance(includes.get("users"), list) else []
+    users = {u.get("id"): u for u in listed if isinstance(u, dict)}
     if "event_type" in data:
         return _parse_dm(data, users, brand_id)
     return _parse_tweet(data, users, brand_id)
@@ -44,11 +55,11 @@ def _parse_tweet(
     tweet: dict[str, Any], users: dict[Any, dict[str, Any]], brand_id: str | None
 ) -> InboundMessage | None:
     author = tweet.get("author_id")
-    if not isinstance(author, str):
+    if not is_x_id(author):
         raise InvalidMessage(f"tweet {tweet['id']} has no author_id")
     if author == brand_id:
         return None
-    references = tweet.get("referenced_tweets") or []
+    references = tweet.get("referenced_tweets") if isinstance(tweet.get("referenced_tweets"), list) else []
     if any(isinstance(r, dict) and r.get("type") == "retweeted" for r in references):
         return None
     text = tweet.get("text")
@@ -56,9 +67,9 @@ def _parse_tweet(
         raise InvalidMessage(f"tweet {tweet['id']} has no text")
     customer = _customer(author, users.get(author))
     metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
-    counts = [metrics.get(k) for k in ("retweet_count", "reply_count", "like_count", "quote_count")]
-    engagement = sum(c for c in counts if isinstance(c, int)) if metrics else None
-    conversation = tweet.get("conversation_id") if isinstance(tweet.get("conversation_id"), str) else None
+    counts = [_count(metrics.get(k)) for k in ("retweet_count", "reply_count", "like_count", "quote_count")]
+    engagement = min(MAX_STORED_INT, sum(c for c in counts if c is not None)) if metrics else None
+    conversation = tweet.get("conversation_id") if is_x_id(tweet.get("conversation_id")) else None
     path = f"{customer.handle}/status" if customer.handle else "i/web/status"
     return InboundMessage(
         platform=PLATFORM,
@@ -79,7 +90,7 @@ def _parse_dm(
     if event.get("event_type") != "MessageCreate":
         return None
     sender = event.get("sender_id")
-    if not isinstance(sender, str):
+    if not is_x_id(sender):
         raise InvalidMessage(f"DM event {event['id']} has no sender_id")
     if sender == brand_id:
         return None
@@ -106,13 +117,12 @@ def _parse_dm(
 def _customer(user_id: str, user: dict[str, Any] | None) -> Customer:
     user = user or {}
     metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), dict) else {}
-    followers = metrics.get("followers_count")
     handle, name = user.get("username"), user.get("name")
     return Customer(
         platform_user_id=user_id,
         handle=handle if isinstance(handle, str) else None,
         display_name=name if isinstance(name, str) else None,
-        audience=followers if type(followers) is int and 0 <= followers <= MAX_AUDIENCE else None,
+        audience=_count(metrics.get("followers_count")),
     )
 
 

@@ -17,6 +17,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from bot.adapters.x_events import is_x_id
+from bot.input_limits import ascii_int
+
 __all__ = [
     "CRC_TOKEN",
     "crc_response",
@@ -27,6 +30,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
 
 CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{1,255}")
 """What a CRC token looks like: a short opaque string in the (URL-safe) base64 alphabet."""
@@ -68,46 +72,71 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(_signature(secret, body).encode(), header.strip().encode())
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+"""The last millisecond of the year 9999: the latest time Python's datetime can hold."""
+
+
 def mentioned_tweet_ids(payload: dict[str, Any]) -> list[str]:
     """Ids of the new tweets in an event that mention the brand and were written by someone else.
 
     The adapter reads these tweets again through the v2 API: v1.1 tweets carry no
     `conversation_id`, and a reply must join the thread's conversation, not start its own.
+    Anything of the wrong type is passed over: the signature proves the sender, not the shape.
     """
-    brand = str(payload.get("for_user_id") or "")
+    brand = payload.get("for_user_id")
+    if not is_x_id(brand):
+        return []
     ids = []
-    for tweet in _list(payload, "tweet_create_events"):
-        if not isinstance(tweet, dict) or not isinstance(tweet.get("id_str"), str):
+    for tweet in _list(payload.get("tweet_create_events")):
+        if not isinstance(tweet, dict) or not is_x_id(tweet.get("id_str")):
             logger.warning("x webhook: skipped a tweet event without an id_str")
             continue
-        user = _dict(tweet, "user")
-        if str(user.get("id_str") or "") == brand or "retweeted_status" in tweet:
+        if _dict(tweet.get("user")).get("id_str") == brand or "retweeted_status" in tweet:
             continue
-        mentions = _list(_dict(tweet, "entities"), "user_mentions")
-        mentioned = any(isinstance(m, dict) and str(m.get("id_str")) == brand for m in mentions)
-        if mentioned or str(tweet.get("in_reply_to_user_id_str") or "") == brand:
+        mentions = _list(_dict(tweet.get("entities")).get("user_mentions"))
+        mentioned = any(isinstance(m, dict) and m.get("id_str") == brand for m in mentions)
+        if mentioned or tweet.get("in_reply_to_user_id_str") == brand:
             ids.append(tweet["id_str"])
     return ids
 
 
 def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The event's direct messages as v2 `{"data": dm_event, "includes": {"users": [...]}}`."""
-    users = _dict(payload, "users")
+    users = _dict(payload.get("users"))
     converted = []
-    for event in _list(payload, "direct_message_events"):
+    for event in _list(payload.get("direct_message_events")):
         if not isinstance(event, dict) or event.get("type") != "message_create":
             continue
-        create = _dict(event, "message_create")
-        data = _dict(create, "message_data")
-        sender = str(create.get("sender_id") or "")
+        create = _dict(event.get("message_create"))
+        data = _dict(create.get("message_data"))
+        sender = create.get("sender_id")
+        if not is_x_id(event.get("id")) or not is_x_id(sender):
+            logger.warning("x webhook: skipped a DM event without a numeric id and sender_id")
+            continue
+        text = data.get("text")
         dm_event: dict[str, Any] = {
-            "id": str(event.get("id") or ""),
+            "id": event["id"],
             "event_type": "MessageCreate",
-            "text": data.get("text", ""),
+            "text": text if isinstance(text, str) else "",
             "sender_id": sender,
         }
-        stamp = _timestamp(event.get("created_timestamp"))
-        if stamp is not None:
+        raw_stamp = event.get("created_timestamp")
+        try:
+            millis = ascii_int(raw_stamp, hi=MAX_TIMESTAMP_MS)
+        except ValueError:
+            # The adapter stamps it with the time it arrived.
+            if raw_stamp is not None:
+                logger.warning("x webhook: DM %s has an unreadable created_timestamp", event["id"])
+        else:
+            stamp = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
             dm_event["created_at"] = stamp.isoformat().replace("+00:00", "Z")
         if data.get("attachment"):
             dm_event["attachments"] = {"media_keys": ["webhook"]}
@@ -117,43 +146,11 @@ def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return converted
 
 
-def _list(parent: dict[str, Any], key: str) -> list[Any]:
-    """`parent[key]` when it is a list; anything else there (X never sends it) is skipped."""
-    value = parent.get(key)
-    if value is None or isinstance(value, list):
-        return value or []
-    logger.warning("x webhook: skipped %r, a %s where a list belongs", key, type(value).__name__)
-    return []
-
-
-def _dict(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    """`parent[key]` when it is an object, else an empty one."""
-    value = parent.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-MAX_TIMESTAMP_MS = 253402300799999
-"""9999-12-31T23:59:59.999Z in milliseconds: the last moment a `datetime` can hold."""
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """A v1.1 `created_timestamp` (milliseconds since 1970, as ASCII digits), or None.
-
-    `str.isdigit` alone is not enough: it accepts "²", which `int` refuses, and a 30-digit
-    number passes it but overflows `datetime` (and `int` refuses more than 4,300 digits).
-    """
-    text = value if isinstance(value, str) else ""
-    if not (text.isascii() and text.isdigit() and len(text) <= 15) or int(text) > MAX_TIMESTAMP_MS:
-        if value is not None:
-            logger.warning("x webhook: ignored a created_timestamp that is not a time: %.40r", value)
-        return None
-    return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
-
-
 def _user_v2(user: dict[str, Any]) -> dict[str, Any]:
     followers = user.get("followers_count")
+    user_id = next((i for i in (user.get("id_str"), user.get("id")) if isinstance(i, str)), "")
     return {
-        "id": str(user.get("id") or user.get("id_str") or ""),
+        "id": user_id,
         "username": user.get("screen_name"),
         "name": user.get("name"),
         "public_metrics": {"followers_count": followers} if isinstance(followers, int) else {},

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from bot.console.auth import ADMIN, READ, WORK
 from bot.console.context import Console, fill_placeholders, flash
 from bot.errors import BotError, InvalidMessage, NotFound
+from bot.input_limits import InputError, ascii_int, read_json
 from bot.messages import OutboundMessage
 from bot.store.accounts import Account
 from bot.store.casework import CaseworkRepository, Conflict, InvalidInput, QueueItem
@@ -45,17 +46,17 @@ class _BadRequest(BotError):
 
 
 async def read_fields(request: Request) -> dict[str, str]:
-    """The request's fields from a JSON object or a form, as strings."""
+    """The request's fields from a JSON object or a form, as strings.
+
+    Raises:
+        InputError: the JSON body is too large or not a JSON object (the app answers it as is).
+    """
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise _BadRequest(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _BadRequest(400, f"the body is not valid JSON: {exc}") from exc
+        data = await read_json(request, MAX_BODY_BYTES)
+        if data is None:
+            data = {}
         if not isinstance(data, dict):
-            raise _BadRequest(400, "the body must be a JSON object")
+            raise InputError(400, "the body must be a JSON object")
         return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items() if v is not None}
     form: FormData = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
@@ -155,7 +156,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
                 fields = await read_fields(request)
                 handoff = casework.handoff(handoff_id)
                 message = await handler(request, handoff, fields)
-            except _BadRequest as exc:
+            except (_BadRequest, InputError) as exc:
                 return respond(request, handoff_id, str(exc), exc.status)
             except NotFound as exc:
                 return respond(request, handoff_id, f"not found: {exc}", 404)
@@ -174,7 +175,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
 
     async def assign(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
         try:
-            assignee_id = int(fields.get("user_id", ""))
+            assignee_id = ascii_int(fields.get("user_id"))
         except ValueError as exc:
             raise _BadRequest(422, "choose a colleague to assign the handoff to") from exc
         user: Account = request.state.user
@@ -215,7 +216,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         _may_work_on(handoff, user)
         text = fields.get("text", "").strip()
         try:
-            conversation_id = int(fields.get("conversation_id", ""))
+            conversation_id = ascii_int(fields.get("conversation_id"))
         except ValueError as exc:
             raise _BadRequest(422, "choose where to reply: the public thread or the private chat") from exc
         view = casework.case_view(handoff.id)
@@ -322,11 +323,15 @@ def api_routes(console: Console) -> list[BaseRoute]:
     @guard(WORK)
     async def canned(request: Request) -> Response:
         replies = casework.canned_replies()
-        handoff_id = request.query_params.get("handoff")
+        handoff = request.query_params.get("handoff")
         values: dict[str, str] = {}
-        if handoff_id and handoff_id.isdigit():
+        if handoff:
             try:
-                view = casework.case_view(int(handoff_id))
+                handoff_id = ascii_int(handoff)
+            except ValueError:
+                return JSONResponse({"error": "'handoff' must be a handoff id"}, status_code=400)
+            try:
+                view = casework.case_view(handoff_id)
             except NotFound as exc:
                 return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
             values = canned_values(console, view.customer, request.state.user)
@@ -362,7 +367,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
             }
         )
 
-    prefix = "/console/api/handoffs/{handoff_id:int}"
+    prefix = "/console/api/handoffs/{handoff_id:id}"
     post = ["POST"]
     return [
         Route("/console/api/me", me),
@@ -373,12 +378,12 @@ def api_routes(console: Console) -> list[BaseRoute]:
         Route(f"{prefix}/claim", action(claim), methods=post),
         Route(f"{prefix}/assign", action(assign), methods=post),
         Route(f"{prefix}/reply", action(reply), methods=post),
-        Route(f"{prefix}/messages/{{message_id:int}}/retry", action(retry), methods=post),
+        Route(f"{prefix}/messages/{{message_id:id}}/retry", action(retry), methods=post),
         Route(f"{prefix}/notes", action(add_note), methods=post),
         Route(f"{prefix}/tags", action(add_tag), methods=post),
         Route(f"{prefix}/tags/remove", action(remove_tag), methods=post),
         Route(f"{prefix}/resolve", action(resolve), methods=post),
         Route(f"{prefix}/hand-back", action(hand_back), methods=post),
         Route(f"{prefix}/reopen", action(reopen), methods=post),
-        Route(f"{prefix}/followups/{{followup_id:int}}/cancel", action(cancel_followup), methods=post),
+        Route(f"{prefix}/followups/{{followup_id:id}}/cancel", action(cancel_followup), methods=post),
     ]

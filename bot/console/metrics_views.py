@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from bot.charts import bar_chart, line_chart
 from bot.console.auth import READ
 from bot.console.context import Console, human_duration
+from bot.input_limits import ascii_int
 from bot.messages import utcnow
 from bot.metrics import BUCKETS
 from bot.store.reporting import Reporting
@@ -36,8 +37,12 @@ _LABEL_FORMAT = {"hour": "%d %b %H:%M", "day": "%a %d %b"}
 
 def _choice(request: Request) -> tuple[int, str]:
     """The window and bucket asked for; anything unknown falls back to the last 24 hours."""
-    raw = request.query_params.get("hours", "")
-    hours = int(raw) if raw.isdigit() and int(raw) in WINDOWS else 24
+    try:
+        hours = ascii_int(request.query_params.get("hours"))
+    except ValueError:
+        hours = 24
+    if hours not in WINDOWS:
+        hours = 24
     bucket = request.query_params.get("bucket", "")
     return hours, bucket if bucket in BUCKETS else _DEFAULT_BUCKET[hours]
 

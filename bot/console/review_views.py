@@ -19,6 +19,7 @@ from bot.console.api import read_fields
 from bot.console.auth import WORK
 from bot.console.context import Console, flash
 from bot.errors import NotFound
+from bot.input_limits import InputError, parse_json
 from bot.store.accounts import Account
 from bot.store.review import DECISIONS, ReviewError, ReviewInbox
 
@@ -84,7 +85,11 @@ def review_routes(console: Console) -> list[BaseRoute]:
         fields = await read_fields(request)
         user: Account = request.state.user
         try:
-            entities = json.loads(fields["entities"]) if fields.get("entities", "").strip() else None
+            inbox.item(item_id)  # an unknown item is a 404 whatever the form says
+        except NotFound:
+            return console.render(request, "not_found.html", {}, 404)
+        try:
+            entities = parse_json(fields["entities"].encode()) if fields.get("entities", "").strip() else None
             if entities is not None and not isinstance(entities, list):
                 raise ReviewError("entities must be a JSON list")
             done = inbox.review(
@@ -96,7 +101,7 @@ def review_routes(console: Console) -> list[BaseRoute]:
             )
         except NotFound:
             return console.render(request, "not_found.html", {}, 404)
-        except (ReviewError, ValueError) as exc:
+        except (ReviewError, InputError, ValueError) as exc:
             return console.render(request, "review_item.html", item_context(item_id, str(exc)), 422)
         flash(
             request,
@@ -123,7 +128,7 @@ def review_routes(console: Console) -> list[BaseRoute]:
 
     return [
         Route("/console/review", inbox_page),
-        Route("/console/review/{item_id:int}", item_page),
-        Route("/console/review/{item_id:int}", review, methods=["POST"]),
-        Route("/console/messages/{message_id:int}/relabel", relabel, methods=["POST"]),
+        Route("/console/review/{item_id:id}", item_page),
+        Route("/console/review/{item_id:id}", review, methods=["POST"]),
+        Route("/console/messages/{message_id:id}/relabel", relabel, methods=["POST"]),
     ]

@@ -255,14 +255,14 @@ def page_routes(console: Console) -> list[BaseRoute]:
         Route("/console/logout", logout, methods=["POST"]),
         Route("/console/", queue_page),
         Route("/console/queue/rows", queue_rows),
-        Route("/console/handoffs/{handoff_id:int}", case_page),
-        Route("/console/handoffs/{handoff_id:int}/live", case_live),
+        Route("/console/handoffs/{handoff_id:id}", case_page),
+        Route("/console/handoffs/{handoff_id:id}/live", case_live),
         Route("/console/admin/users", users_page),
         Route("/console/admin/users", create_user, methods=["POST"]),
-        Route("/console/admin/users/{user_id:int}", update_user, methods=["POST"]),
+        Route("/console/admin/users/{user_id:id}", update_user, methods=["POST"]),
         Route("/console/admin/canned", canned_page),
         Route("/console/admin/canned", save_canned, methods=["POST"]),
-        Route("/console/admin/canned/{reply_id:int}", save_canned, methods=["POST"]),
+        Route("/console/admin/canned/{reply_id:id}", save_canned, methods=["POST"]),
     ]
 
 

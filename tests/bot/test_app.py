@@ -224,6 +224,21 @@ async def test_customer_cannot_inject_rasa_intent_syntax(client: httpx.AsyncClie
         (json.dumps({"user": "alice", "text": "x" * 100_000}).encode(), 422, "longer than"),
         (json.dumps({"user": "alice", "text": "hi", "evil": True}).encode(), 422, "unknown field"),
         (b"{" + b" " * 300_000 + b"}", 413, "larger than"),
+        pytest.param(b"[" * 100_000, 400, "nested", id="nested-100000"),
+        pytest.param(
+            b'{"user": "alice", "text": "hi", "deep": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            400,
+            "nested",
+            id="nested-1000-in-a-field",
+        ),
+        (b'{"user": "alice", "text": "\\ud800"}', 400, "surrogate"),
+        (b'{"user": "alice", "text": "hi", "display_name": "Al\\udfffce"}', 400, "surrogate"),
+        (b'{"user": "alice", "text": "hi", "message_id": "\\ud800"}', 400, "surrogate"),
+        (b'{"user": "alice", "text": "hi", "join": "\\udbff"}', 400, "surrogate"),
+        (b'{"user": "alice", "text": "hi", "\\ud800": 1}', 400, "surrogate"),
+        (b'{"user": "alice", "text": "hi", "audience": NaN}', 400, "not valid JSON"),
+        (json.dumps({"user": "alice", "text": "hi", "audience": 2**64}).encode(), 422, "'audience'"),
+        (json.dumps({"user": "alice", "text": "hi", "audience": 2**31}).encode(), 422, "'audience'"),
     ],
 )
 async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(
@@ -245,8 +260,19 @@ async def test_conversation_api_returns_both_directions(client: httpx.AsyncClien
     assert [m["direction"] for m in messages] == ["in", "out"]
     newer = await client.get("/api/web/messages", params={"user": "alice", "after": messages[-1]["id"]})
     assert newer.json()["messages"] == []
-    bad = await client.get("/api/web/messages", params={"user": "alice", "after": "x"})
-    assert bad.status_code == 400
+    for after in ("x", "-1", "²", "١", str(2**31), str(2**63), str(2**64), "9" * 5000):
+        bad = await client.get("/api/web/messages", params={"user": "alice", "after": after})
+        assert bad.status_code == 400, after
+    largest = await client.get("/api/web/messages", params={"user": "alice", "after": str(2**31 - 1)})
+    assert largest.json()["messages"] == []
+
+
+@pytest.mark.parametrize("handoff_id", [2**31, 2**63, 2**64, 10**40])
+async def test_ids_beyond_what_the_store_holds_are_not_found(
+    client: httpx.AsyncClient, handoff_id: int
+) -> None:
+    assert (await client.get(f"/api/handoffs/{handoff_id}")).status_code == 404
+    assert (await client.post(f"/api/handoffs/{handoff_id}/resolve", json={})).status_code == 404
 
 
 async def test_demo_page_and_health(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from bot.gateway import unstorable
 from bot.messages import Customer, InboundMessage
 from bot.service import Service
 
@@ -71,3 +72,33 @@ async def test_a_customer_arriving_in_private_while_a_person_has_the_case_is_not
         dataclasses.replace(arrived, platform_message_id="g5", join_token=None)
     )
     assert later.status == "attached" and later.replies == ()
+
+
+STORABLE = _message(1, "where is my parcel?")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"text": "hi \ud800"}, "text holds a lone UTF-16 surrogate"),
+        ({"text": 5}, "text is not text"),
+        ({"platform_message_id": "\udfff"}, "message id holds a lone"),
+        ({"platform_message_id": "x" * 129}, "message id is longer than 128"),
+        ({"conversation_key": "k" * 257}, "conversation key is longer than 256"),
+        ({"join_token": "\ud800"}, "join token holds a lone"),
+        ({"engagement": -1}, "engagement is not a count"),
+        ({"engagement": 2**31}, "engagement is not a count"),
+        ({"customer": Customer("u1", display_name="Al\udfffce")}, "display name holds a lone"),
+        ({"customer": Customer("u1", display_name=7)}, "display name is not text"),  # type: ignore[arg-type]
+        ({"customer": Customer("u1", handle="h" * 129)}, "handle is longer than 128"),
+        ({"customer": Customer("u" * 129)}, "user id is longer than 128"),
+        ({"customer": Customer("u1", audience=2**64)}, "audience is not a count"),
+        ({"customer": Customer("u1", audience=True)}, "audience is not a count"),
+        ({"received_at": None}, "not a time"),
+    ],
+)
+def test_what_the_store_cannot_hold_is_refused_before_anything_is_stored(
+    change: dict[str, object], problem: str
+) -> None:
+    assert unstorable(STORABLE) is None
+    assert problem in (unstorable(dataclasses.replace(STORABLE, **change)) or "")  # type: ignore[arg-type]

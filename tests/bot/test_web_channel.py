@@ -301,7 +301,11 @@ async def test_a_declared_audience_does_not_raise_priority(web: Client) -> None:
     http = await web()
     service: Service = http.service  # type: ignore[attr-defined]
     priorities = []
-    for user, fields in (("plain", {}), ("famous", {"audience": 10_000_000}), ("huge", {"audience": 2**64})):
+    for user, fields in (
+        ("plain", {}),
+        ("famous", {"audience": 10_000_000}),
+        ("huge", {"audience": 2**31 - 1}),
+    ):
         await as_visitor(http, user)
         said = await http.post("/api/web/messages", json={"text": COMPLAINT, "public": True, **fields})
         assert said.status_code == 200, said.text
@@ -309,3 +313,8 @@ async def test_a_declared_audience_does_not_raise_priority(web: Client) -> None:
         assert packet["customer"]["audience"] is None
         priorities.append(packet["priority"])
     assert priorities[0] == priorities[1] == priorities[2] < 100
+    # Beyond what the store can hold it is not a number at all: refused, nothing stored.
+    refused = await http.post(
+        "/api/web/messages", json={"text": COMPLAINT, "public": True, "audience": 2**64}
+    )
+    assert refused.status_code == 422, refused.text

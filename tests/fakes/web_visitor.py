@@ -7,6 +7,9 @@ would, with the test settings' `web_identity_secret`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import httpx
 
 from bot.adapters.web_identity import identity_hash
@@ -26,9 +29,10 @@ async def as_visitor(http: httpx.AsyncClient, user: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def visitor_client(base_url: str, user: str) -> httpx.Client:
-    """A blocking client that is the web visitor `user` on a live server."""
-    http = httpx.Client(base_url=base_url)
-    response = http.post("/api/web/visitor", json=identity(user))
-    assert response.status_code == 200, response.text
-    return http
+@contextlib.contextmanager
+def visitor_client(base_url: str, user: str) -> Iterator[httpx.Client]:
+    """A blocking client that is the web visitor `user` on a live server, closed on exit."""
+    with httpx.Client(base_url=base_url) as http:
+        response = http.post("/api/web/visitor", json=identity(user))
+        assert response.status_code == 200, response.text
+        yield http

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -547,6 +548,39 @@ async def test_the_webhook_checks_the_secret_on_every_request(
     assert _stored(service) == 2  # the customer's message once, and the bot's answer
     [answer] = telegram_api.sent()
     assert answer["chat_id"] == 42 and answer["text"]
+
+
+@pytest.mark.model
+async def test_a_poisoned_update_is_acknowledged_and_skipped_so_later_ones_get_through(
+    tmp_path: Path, telegram_api: FakeTelegramApi, make_service: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone surrogate, or fields of the wrong type, can never be stored: answering 5xx would
+    make Telegram send the update again and again, ahead of every later one."""
+    settings = _settings(
+        tmp_path, telegram_api, public_url="https://firstline.example", telegram_webhook_secret=SECRET
+    )
+    service = make_service(settings)
+    await service.start()
+    try:
+        await telegram_api.wait_for(lambda: telegram_api.sent("setWebhook"), "the webhook set-up")
+        transport = httpx.ASGITransport(app=create_app(service))
+        headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
+        async with httpx.AsyncClient(transport=transport, base_url="https://firstline.example") as http:
+            poisoned = json.dumps(_private("hi \ud800 there")).encode()  # the escape `\ud800`
+            assert b"\\ud800" in poisoned
+            wrong_type = _private("hello")
+            wrong_type["message"]["text"] = 5
+            for body in (poisoned, poisoned, json.dumps(wrong_type).encode()):
+                answer = await http.post(WEBHOOK_PATH, content=body, headers=headers)
+                assert answer.status_code == 200, answer.text
+            assert _stored(service) == 0 and telegram_api.sent("sendMessage") == []
+            later = await http.post(WEBHOOK_PATH, json=_private("hi there"), headers=headers)
+            assert later.status_code == 200
+    finally:
+        await service.stop()
+
+    assert _stored(service) == 2
+    assert "skipped" in caplog.text or "refused" in caplog.text
 
 
 @pytest.mark.model

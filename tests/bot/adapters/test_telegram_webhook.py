@@ -19,6 +19,13 @@ ALICE = user(42, "Alice")
 UPDATE = {"update_id": 77, "message": tg_message(private_chat(ALICE), ALICE, "hello")}
 
 
+def _update_dated(date: bytes) -> bytes:
+    return (
+        b'{"update_id": 1, "message": {"message_id": 1, "date": %s, "chat": {"id": 1, "type": "private"}}}'
+        % date
+    )
+
+
 class Handler:
     def __init__(self) -> None:
         self.handled: list[int] = []
@@ -65,6 +72,10 @@ async def test_without_the_secret_nothing_is_read(
         (b"[1, 2]", 400),
         (b'{"update_id": 1, "message": {"message_id": 1, "text": "no chat"}}', 400),
         (b" " * (MAX_BODY_BYTES + 1), 413),
+        pytest.param(b"[" * 100_000, 400, id="nested-100000"),
+        pytest.param(b'{"update_id": 1, "message": ' + b"[" * 1000 + b"]" * 1000 + b"}", 400, id="nested"),
+        pytest.param(_update_dated(b"1e400"), 400, id="date-1e400"),
+        pytest.param(_update_dated(b"9" * 30), 400, id="date-30-digits"),
     ],
 )
 async def test_what_is_not_an_update_is_refused_clearly(

@@ -49,6 +49,9 @@ def test_missing_message_id_gets_a_unique_one() -> None:
         ({"user": "alice", "text": "hi", "public": "yes"}, "'public'"),
         ({"user": "alice", "text": "hi", "audience": -1}, "'audience'"),
         ({"user": "alice", "text": "hi", "audience": True}, "'audience'"),
+        ({"user": "alice", "text": "hi", "audience": 2**31}, "'audience'"),
+        ({"user": "alice", "text": "hi", "audience": 2**64}, "'audience'"),
+        ({"user": "alice", "text": "hi", "audience": 1.5}, "'audience'"),
         ({"user": "alice", "text": "hi", "colour": "red"}, "unknown field"),
         ({"user": "alice", "text": "x" * 10_001}, "longer than"),
     ],
@@ -70,7 +73,7 @@ def test_dm_link_opens_the_private_chat_with_the_case_token() -> None:
     [
         (0, None, None),
         (0, 10_000_000, None),
-        (0, 2**64, None),
+        (0, 2**31 - 1, None),
         (1000, 9, 9),
         (1000, 10_000_000, 1000),
         (1000, 0, 0),

@@ -759,3 +759,67 @@ async def test_a_failure_while_receiving_leaves_the_cursor_for_the_next_poll(
     inbox = MemoryInbox()
     await adapter.poll_once(inbox)
     assert [m.text for m in inbox.received] == ["@kestrel hello"]
+
+
+def _dm_activity(**event: Any) -> dict[str, Any]:
+    create = {"sender_id": "2244994945", "message_data": {"text": "my order never arrived"}}
+    found = {"type": "message_create", "id": "1790000000000000300", "message_create": create, **event}
+    return {"for_user_id": BRAND_ID, "direct_message_events": [found]}
+
+
+def _mention_activity(**tweet: Any) -> dict[str, Any]:
+    found = {
+        "id_str": "1790000000000000400",
+        "user": {"id_str": "2244994945"},
+        "in_reply_to_user_id_str": BRAND_ID,
+        **tweet,
+    }
+    return {"for_user_id": BRAND_ID, "tweet_create_events": [found]}
+
+
+WRONG_TYPES: list[Any] = [
+    {"for_user_id": BRAND_ID, "direct_message_events": 5},
+    {"for_user_id": BRAND_ID, "direct_message_events": "abc"},
+    {"for_user_id": BRAND_ID, "tweet_create_events": 5},
+    {"for_user_id": BRAND_ID, "tweet_create_events": {"id_str": "1"}},
+    {"for_user_id": 5, "users": 5, "direct_message_events": [5, None, []]},
+    _mention_activity(entities="x"),
+    _mention_activity(entities={"user_mentions": "x"}),
+    _mention_activity(entities={"user_mentions": 5}),
+    _mention_activity(id_str="²"),
+    _mention_activity(id_str="1" * 400),
+    _mention_activity(user="alice"),
+    _dm_activity(created_timestamp="9" * 30),
+    _dm_activity(created_timestamp="9" * 19),
+    _dm_activity(created_timestamp="²"),
+    _dm_activity(created_timestamp=-5),
+    _dm_activity(id="²"),
+    _dm_activity(id="9" * 400),
+    _dm_activity(message_create={"sender_id": "2244994945", "message_data": {"text": 5}}),
+    _dm_activity(message_create={"sender_id": ["x"], "message_data": "hi"}),
+    _dm_activity(message_create={"sender_id": "x" * 1000, "message_data": {"text": "my order"}}),
+    {**_dm_activity(), "users": {"2244994945": {"id_str": "2244994945", "followers_count": 2**64}}},
+    {**_dm_activity(), "users": {"2244994945": {"id_str": "2244994945", "followers_count": -3}}},
+    {**_dm_activity(), "users": {"2244994945": {"screen_name": ["a"], "name": {"b": 1}}}},
+    {**_dm_activity(), "users": {"2244994945": 5}},
+]
+
+
+@pytest.mark.model
+async def test_webhook_events_of_the_wrong_shape_get_no_5xx_and_store_nothing(
+    webhook: AccountActivitySender, x_service: Service, fake_x: FakeXApi
+) -> None:
+    for payload in WRONG_TYPES:
+        answer = await webhook.deliver(payload)
+        assert answer.status_code < 500, (payload, answer.text)
+    stored = _inbound_ids(x_service)
+    # Only events whose shape was right apart from what could be ignored may be read.
+    assert stored <= {"1790000000000000300"}, stored
+    from tests.fakes.x_api import x_signature
+
+    for body in (b"[" * 100_000, b'{"for_user_id": ' + b"[" * 1000 + b"]" * 1000 + b"}", b'{"a": "\\ud800"}'):
+        signed = x_signature(fake_x.consumer_secret, body)
+        answer = await webhook.http.post(
+            "/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": signed}
+        )
+        assert answer.status_code == 400, answer.text

@@ -90,12 +90,12 @@ def _route_paths(app: Starlette) -> set[tuple[str, str]]:
 
 def _normalise(path: str) -> str:
     for name in (
-        "handoff_id:int",
-        "message_id:int",
-        "user_id:int",
-        "reply_id:int",
-        "item_id:int",
-        "followup_id:int",
+        "handoff_id:id",
+        "message_id:id",
+        "user_id:id",
+        "reply_id:id",
+        "item_id:id",
+        "followup_id:id",
         "action:str",
     ):
         path = path.replace("{" + name + "}", "{}")
@@ -390,3 +390,48 @@ async def test_an_admin_may_close_a_case_someone_owns_and_it_is_recorded(
     ]
     again = await ada.post(path.format(h=handoff_id), json={})
     assert again.status_code == 409, again.text
+
+
+# --- ids and numbers beyond what the store holds ----------------------------------------------
+
+HUGE = [2**31, 2**63, 2**64, 10**40]
+WITH_IDS = [(m, p) for m, p, _, _ in ENDPOINTS if "{" in p]
+
+
+@pytest.mark.parametrize("huge", HUGE)
+@pytest.mark.parametrize(("method", "path"), WITH_IDS, ids=[f"{m} {p}" for m, p in WITH_IDS])
+async def test_an_id_too_large_for_the_store_is_not_found(
+    sign_in: SignIn, handoff_id: int, method: str, path: str, huge: int
+) -> None:
+    http = await sign_in("ada")
+    url = _fill(path, dict.fromkeys("hmuvcrf", str(huge)))
+    response = await _call(http, method, url, {})
+    assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "²", "١", "2147483648", str(2**63), "9" * 5000])
+async def test_numbers_in_fields_and_queries_are_ascii_digits_within_bounds(
+    sign_in: SignIn, handoff_id: int, value: str
+) -> None:
+    http = await sign_in("ada")
+    assign = await http.post(f"/console/api/handoffs/{handoff_id}/assign", json={"user_id": value})
+    assert assign.status_code == 422, assign.text
+    conversation = {"conversation_id": value, "text": "On it!"}
+    reply = await http.post(f"/console/api/handoffs/{handoff_id}/reply", json=conversation)
+    assert reply.status_code == 422, reply.text
+    canned = await http.get("/console/api/canned", params={"handoff": value})
+    assert canned.status_code == 400, canned.text
+    assert (await http.get(f"/console/api/handoffs/{handoff_id}")).json()["assignee_id"] is None
+
+
+async def test_a_console_body_nested_too_deeply_or_with_a_lone_surrogate_is_refused(
+    sign_in: SignIn, handoff_id: int, service: Service
+) -> None:
+    http = await sign_in("ana")
+    json_body = {"content-type": "application/json"}
+    notes = f"/console/api/handoffs/{handoff_id}/notes"
+    for body in (b"[" * 60_000, b'{"text": "\\ud800"}', b'{"text": ' + b"[" * 500 + b"]" * 500 + b"}"):
+        response = await http.post(notes, content=body, headers=json_body)
+        assert response.status_code == 400, response.text
+    casework = CaseworkRepository(service.repository.engine)
+    assert casework.notes(casework.handoff(handoff_id).case_id) == []

@@ -108,3 +108,13 @@ async def test_the_page_charts_messages_that_went_through_the_web_channel(
     odd = await http.get("/console/metrics", params={"hours": "-5", "bucket": "<script>"})
     assert odd.status_code == 200
     assert '<option value="24" selected>' in odd.text and "<script>" not in odd.text
+
+
+@pytest.mark.parametrize("hours", ["²", "١٦٨", "1" * 5000, str(2**64), " 24", "24.0"])
+async def test_hours_that_are_not_ascii_digits_fall_back_to_a_day(sign_in: SignIn, hours: str) -> None:
+    http = await sign_in("ana")
+    page = await http.get("/console/metrics", params={"hours": hours})
+    assert page.status_code == 200
+    assert '<option value="24" selected>' in page.text
+    api = await http.get("/api/metrics", params={"hours": hours})
+    assert api.status_code in (200, 400)

@@ -93,3 +93,34 @@ async def test_an_agent_relabels_a_message_for_the_trainers(
     assert (
         await trainer.post(f"/console/messages/{recorded.message_id}/relabel", data={"intent": "praise"})
     ).status_code == 403
+
+
+@pytest.mark.parametrize("fields", [{}, {"decision": ""}, {"intent": "greet"}])
+async def test_a_review_without_a_decision_is_refused(
+    sign_in: SignIn, service: Service, fields: dict[str, str]
+) -> None:
+    item_id, _ = _unsure_item(service)
+    trainer = await sign_in("tara")
+    response = await trainer.post(f"/console/review/{item_id}", data=fields)
+    assert response.status_code == 422 and "unknown decision" in response.text
+    missing = await trainer.post(f"/console/review/{item_id + 1}", data=fields)
+    assert missing.status_code == 404
+    assert ReviewInbox(service.repository.engine).item(item_id).status == "open"
+
+
+@pytest.mark.parametrize("body", [b"[" * 60_000, b'{"decision": "\\ud800"}', b"{not json", b"[1]"])
+async def test_a_json_body_that_cannot_be_read_is_a_400_on_every_console_form(
+    sign_in: SignIn, service: Service, body: bytes
+) -> None:
+    item_id, message_id = _unsure_item(service)
+    admin = await sign_in("ada")
+    headers = {"content-type": "application/json"}
+    for path in (
+        f"/console/review/{item_id}",
+        f"/console/messages/{message_id}/relabel",
+        "/console/admin/users",
+    ):
+        response = await admin.post(path, content=body, headers=headers)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]
+    assert ReviewInbox(service.repository.engine).item(item_id).status == "open"
