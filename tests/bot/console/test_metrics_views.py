@@ -22,6 +22,7 @@ def _snapshot(**figures: object) -> dict:
         "pickups": [],
         "handoffs": HandoffCounts(open=0, opened=0, resolved=0, handed_back=0),
         "messages": [],
+        "chatter_unanswered": 0,
         **figures,
     }
     return snapshot(now=NOW, window=timedelta(hours=24), bucket="hour", **given)  # type: ignore[arg-type]

@@ -12,6 +12,8 @@ from bot.messages import Customer, InboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
 from bot.store.models import Handoff, MessageRow
 from bot.store.reporting import Reporting, metrics_snapshot
+from bot.store.review import ReviewInbox
+from bot.triage import Triage
 
 NOW = utcnow().replace(microsecond=0)
 
@@ -135,3 +137,128 @@ def test_snapshot_from_the_store(reporting: Reporting) -> None:
     assert data["handoffs"]["open"] == 2
     assert sum(data["volume"]["by_intent"]["complaint"]) == 3
     assert len(data["volume"]["starts"]) in (24, 25)
+
+
+# --- chatter ------------------------------------------------------------------------------------
+
+
+def _said(
+    repository: Repository,
+    key: str,
+    text: str,
+    at: datetime,
+    intent: str = "chatter",
+    *,
+    public: bool = True,
+    platform: str = "x",
+    who: str = "jo",
+    conversation: str | None = None,
+) -> Recorded:
+    """A customer message stored with what the model understood, as the gateway stores it."""
+    message = InboundMessage(
+        platform,
+        key,
+        conversation or f"{'post' if public else 'dm'}:{key}",
+        public,
+        Customer(who, handle=who, display_name=who.capitalize()),
+        text,
+        received_at=at,
+    )
+    recorded = repository.record_inbound(message)
+    assert recorded is not None
+    understanding = Triage(intent, 0.91, intent, 0.91).to_dict()
+    repository.record_understanding(recorded.message_id, recorded.case_id, understanding)
+    return recorded
+
+
+@pytest.fixture
+def chatter(repository: Repository) -> dict[str, Recorded]:
+    """Chatter in public (left alone; one a week old), in private (answered), in a case a
+    complaint had opened, and one an agent relabelled; a complaint and a praise for contrast."""
+    said = {
+        "joke": _said(repository, "c1", "lol your van just drove past me", NOW - timedelta(hours=1)),
+        "photo": _said(
+            repository, "c2", "[photo] my cat in your box", NOW - timedelta(hours=2), platform="telegram"
+        ),
+        "old": _said(repository, "c3", "shoutout to @Kestrel", NOW - timedelta(days=3)),
+        "private": _said(
+            repository, "c4", "haha ok", NOW - timedelta(minutes=30), public=False, platform="web", who="ann"
+        ),
+        "complaint": _said(
+            repository, "c5", "my parcel never came", NOW - timedelta(hours=4), "complaint", who="bo"
+        ),
+        "praise": _said(repository, "c6", "you are great", NOW - timedelta(hours=5), "praise"),
+        "relabelled": _said(repository, "c7", "great, broken again 🙃", NOW - timedelta(hours=6)),
+    }
+    _reply(repository, said["private"], NOW - timedelta(minutes=29))
+    _reply(repository, said["praise"], NOW - timedelta(hours=5), status="dead")
+    said["in_case"] = _said(
+        repository, "c8", "😂", NOW - timedelta(hours=3), who="bo", conversation="post:c5"
+    )
+    _handoff(repository, said["complaint"])
+    ReviewInbox(repository.engine).relabel(said["relabelled"].message_id, "complaint/product", None)
+    return said
+
+
+def test_the_chatter_list_is_newest_first_with_where_who_and_the_case(
+    repository: Repository, chatter: dict[str, Recorded]
+) -> None:
+    listed = Reporting(repository.engine).chatter()
+    names = {r.message_id: name for name, r in chatter.items()}
+    assert [names[m.message_id] for m in listed] == [
+        "private",
+        "joke",
+        "photo",
+        "in_case",
+        "relabelled",
+        "old",
+    ]
+    by_name = {names[m.message_id]: m for m in listed}
+    joke = by_name["joke"]
+    assert (joke.platform, joke.public, joke.customer_handle, joke.customer_name) == ("x", True, "jo", "Jo")
+    assert (joke.text, joke.confidence, joke.answered, joke.handoff_id) == (
+        "lol your van just drove past me",
+        0.91,
+        False,
+        None,
+    )
+    assert joke.at == NOW - timedelta(hours=1) and joke.case_id == chatter["joke"].case_id
+    assert (by_name["private"].public, by_name["private"].answered) == (False, True)
+    assert by_name["in_case"].handoff_id is not None
+    assert by_name["in_case"].case_id == chatter["complaint"].case_id
+    assert by_name["relabelled"].relabelled_as == "complaint/product"
+    assert joke.relabelled_as is None
+
+
+def test_the_chatter_list_filters_by_window_and_platform_and_is_bounded(
+    repository: Repository, chatter: dict[str, Recorded]
+) -> None:
+    reporting = Reporting(repository.engine)
+    day = reporting.chatter(since=NOW - timedelta(hours=24))
+    assert chatter["old"].message_id not in {m.message_id for m in day} and len(day) == 5
+    assert [m.message_id for m in reporting.chatter(platform="telegram")] == [chatter["photo"].message_id]
+    assert reporting.chatter(platform="nowhere") == []
+    assert [m.message_id for m in reporting.chatter(limit=2)] == [
+        chatter["private"].message_id,
+        chatter["joke"].message_id,
+    ]
+    # `until` is exclusive: the photo, received exactly two hours ago, is not in it.
+    earlier = reporting.chatter(since=NOW - timedelta(hours=24), until=NOW - timedelta(hours=2))
+    assert [m.message_id for m in earlier] == [
+        chatter["in_case"].message_id,
+        chatter["relabelled"].message_id,
+    ]
+
+
+def test_unanswered_public_chatter_is_counted_in_the_window(
+    repository: Repository, chatter: dict[str, Recorded]
+) -> None:
+    reporting = Reporting(repository.engine)
+    # joke, photo, in_case and relabelled: public, silent, within the day. Not the private one
+    # (answered), nor the complaint or the praise, nor last week's.
+    assert reporting.chatter_unanswered(NOW - timedelta(days=1), NOW) == 4
+    assert reporting.chatter_unanswered(NOW - timedelta(days=7), NOW) == 5
+    assert reporting.chatter_unanswered(NOW - timedelta(hours=2, minutes=30), NOW) == 2
+    _reply(repository, chatter["joke"], NOW)  # a person answered it after all
+    assert reporting.chatter_unanswered(NOW - timedelta(days=1), NOW) == 3
+    assert metrics_snapshot(repository.engine, NOW, timedelta(days=1))["chatter_unanswered"] == 3
