@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -13,7 +14,7 @@ from bot.store import NewHandoff, Recorded, Repository
 from bot.store.models import Handoff, MessageRow
 from bot.store.reporting import Reporting, metrics_snapshot
 from bot.store.review import ReviewInbox
-from bot.triage import Triage
+from tests.fakes.understood import store_understood
 
 NOW = utcnow().replace(microsecond=0)
 
@@ -142,62 +143,29 @@ def test_snapshot_from_the_store(reporting: Reporting) -> None:
 # --- chatter ------------------------------------------------------------------------------------
 
 
-def _said(
-    repository: Repository,
-    key: str,
-    text: str,
-    at: datetime,
-    intent: str = "chatter",
-    *,
-    public: bool = True,
-    platform: str = "x",
-    who: str = "jo",
-    conversation: str | None = None,
-) -> Recorded:
-    """A customer message stored with what the model understood, as the gateway stores it."""
-    message = InboundMessage(
-        platform,
-        key,
-        conversation or f"{'post' if public else 'dm'}:{key}",
-        public,
-        Customer(who, handle=who, display_name=who.capitalize()),
-        text,
-        received_at=at,
-    )
-    recorded = repository.record_inbound(message)
-    assert recorded is not None
-    understanding = Triage(intent, 0.91, intent, 0.91).to_dict()
-    repository.record_understanding(recorded.message_id, recorded.case_id, understanding)
-    return recorded
-
-
 @pytest.fixture
 def chatter(repository: Repository) -> dict[str, Recorded]:
     """Chatter in public (left alone; one a week old), in private (answered), in a case a
     complaint had opened, and one an agent relabelled; a complaint and a praise for contrast."""
-    said = {
-        "joke": _said(repository, "c1", "lol your van just drove past me", NOW - timedelta(hours=1)),
-        "photo": _said(
-            repository, "c2", "[photo] my cat in your box", NOW - timedelta(hours=2), platform="telegram"
-        ),
-        "old": _said(repository, "c3", "shoutout to @Kestrel", NOW - timedelta(days=3)),
-        "private": _said(
-            repository, "c4", "haha ok", NOW - timedelta(minutes=30), public=False, platform="web", who="ann"
-        ),
-        "complaint": _said(
-            repository, "c5", "my parcel never came", NOW - timedelta(hours=4), "complaint", who="bo"
-        ),
-        "praise": _said(repository, "c6", "you are great", NOW - timedelta(hours=5), "praise"),
-        "relabelled": _said(repository, "c7", "great, broken again 🙃", NOW - timedelta(hours=6)),
+
+    def said(key: str, text: str, ago: timedelta, intent: str = "chatter", **where: Any) -> Recorded:
+        return store_understood(repository, key, text, intent, at=NOW - ago, **where)
+
+    posts = {
+        "joke": said("c1", "lol your van just drove past me", timedelta(hours=1)),
+        "photo": said("c2", "[photo] my cat in your box", timedelta(hours=2), platform="telegram"),
+        "old": said("c3", "shoutout to @Kestrel", timedelta(days=3)),
+        "private": said("c4", "haha ok", timedelta(minutes=30), public=False, platform="web", who="ann"),
+        "complaint": said("c5", "my parcel never came", timedelta(hours=4), "complaint", who="bo"),
+        "praise": said("c6", "you are great", timedelta(hours=5), "praise"),
+        "relabelled": said("c7", "great, broken again 🙃", timedelta(hours=6)),
     }
-    _reply(repository, said["private"], NOW - timedelta(minutes=29))
-    _reply(repository, said["praise"], NOW - timedelta(hours=5), status="dead")
-    said["in_case"] = _said(
-        repository, "c8", "😂", NOW - timedelta(hours=3), who="bo", conversation="post:c5"
-    )
-    _handoff(repository, said["complaint"])
-    ReviewInbox(repository.engine).relabel(said["relabelled"].message_id, "complaint/product", None)
-    return said
+    _reply(repository, posts["private"], NOW - timedelta(minutes=29))
+    _reply(repository, posts["praise"], NOW - timedelta(hours=5), status="dead")
+    posts["in_case"] = said("c8", "😂", timedelta(hours=3), who="bo", conversation="post:c5")
+    _handoff(repository, posts["complaint"])
+    ReviewInbox(repository.engine).relabel(posts["relabelled"].message_id, "complaint/product", None)
+    return posts
 
 
 def test_the_chatter_list_is_newest_first_with_where_who_and_the_case(
