@@ -242,7 +242,7 @@ CANDIDATES.update(
         "fine_lr_C30_logl2": _lr(30.0, "log_l2"),
     }
 )
-COMPLAINT_BIAS = (1.0, 1.3, 1.6, 2.0, 2.5, 3.0)
+COMPLAINT_BIAS = (1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0)
 
 
 def _merge_fine(classes: list[str], proba: np.ndarray) -> tuple[list[str], np.ndarray]:

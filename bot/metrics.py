@@ -158,8 +158,12 @@ def snapshot(
     pickups: Iterable[float],
     handoffs: HandoffCounts,
     messages: Iterable[Understood],
+    chatter_unanswered: int,
 ) -> dict[str, Any]:
-    """Every figure of the metrics page for the window ending `now`, as JSON-ready data."""
+    """Every figure of the metrics page for the window ending `now`, as JSON-ready data.
+
+    `chatter_unanswered` counts the public posts read as chatter that the bot let pass without a
+    reply in the window (see `bot.store.reporting.Reporting.chatter_unanswered`)."""
     start = now - window
     return {
         "generated_at": now.isoformat(),
@@ -172,5 +176,6 @@ def snapshot(
             "resolved": handoffs.resolved,
             "handed_back": handoffs.handed_back,
         },
+        "chatter_unanswered": chatter_unanswered,
         "volume": volume(messages, start, now, bucket),
     }

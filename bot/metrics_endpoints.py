@@ -95,6 +95,15 @@ class FirstlineCollector(Collector):
             by_topic.add_metric([topic], count)
         yield by_topic
 
+        # A gauge over the window, not a running counter: a person may still answer a post the
+        # bot let pass, and a counter must never go down.
+        chatter = GaugeMetricFamily(
+            "firstline_chatter_unanswered",
+            f"Public posts read as chatter that got no reply, {window}.",
+        )
+        chatter.add_metric([], self.reporting.chatter_unanswered(since, now))
+        yield chatter
+
         followups = GaugeMetricFamily(
             "firstline_followups", "Follow-ups by kind and status.", labels=["kind", "status"]
         )

@@ -12,9 +12,13 @@ from typing import Any
 
 from bot.language import LANGUAGE_ENTITY
 
-__all__ = ["FALLBACK_INTENT", "KINDS", "Triage", "kind_of", "triage"]
+__all__ = ["CHATTER_INTENT", "FALLBACK_INTENT", "KINDS", "Triage", "kind_of", "triage"]
 
 FALLBACK_INTENT = "nlu_fallback"
+
+CHATTER_INTENT = "chatter"
+"""Posts that need no answer (passing mentions, jokes, shared photos, promotions): the bot stays
+silent on them in public (`actions.chatter`), and the console lists them (`/console/chatter`)."""
 
 KINDS = ("complaint", "question", "praise", "other")
 """The four ways a first line sorts messages, each with its own fitting first response: an

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.console.api import api_routes
 from bot.console.auth import ADMIN, READ, WORK, session_secret
+from bot.console.chatter_views import chatter_routes
 from bot.console.context import Console
 from bot.console.metrics_views import metrics_routes
 from bot.console.review_views import review_routes
@@ -43,5 +44,6 @@ def console_routes(console: Console) -> list[BaseRoute]:
         *api_routes(console),
         *review_routes(console),
         *metrics_routes(console),
+        *chatter_routes(console),
         Mount("/console/static", app=static, name="console-static"),
     ]

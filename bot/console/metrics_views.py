@@ -79,6 +79,7 @@ def metrics_context(snapshot: dict[str, Any], hours: int, bucket: str) -> dict[s
         "buckets": list(BUCKETS),
         "handoffs": snapshot["handoffs"],
         "messages": sum(sum(values) for values in by_intent.values()),
+        "chatter_unanswered": snapshot["chatter_unanswered"],
         "acks": [
             (platform, figures["count"], _duration(figures["p50"]), _duration(figures["p90"]))
             for platform, figures in acks.items()

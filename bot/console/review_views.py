@@ -44,7 +44,13 @@ def _known_intents(console: Console) -> list[str]:
 
 
 def _safe_case_page(target: str) -> str:
-    return target if target.startswith("/console/handoffs/") and "//" not in target else "/console/"
+    """Where a relabel returns to: the case view or the chatter list the agent came from; a
+    crafted `next` (another site, another path) goes to the queue instead."""
+    if "//" in target or "\\" in target:
+        return "/console/"
+    if target.startswith("/console/handoffs/") or target.split("?", 1)[0] == "/console/chatter":
+        return target
+    return "/console/"
 
 
 def review_routes(console: Console) -> list[BaseRoute]:

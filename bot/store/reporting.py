@@ -1,7 +1,10 @@
-"""The store queries behind the metrics page and `/metrics` (the figures are in `bot.metrics`)."""
+"""The store's read-only queries about what customers wrote and how the first line answered:
+behind the metrics page and `/metrics` (the figures are in `bot.metrics`), and the console's list
+of chatter (posts that need no answer, on which the bot stays silent in public)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,9 +13,38 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.metrics import AckSample, HandoffCounts, Understood, snapshot
-from bot.store.models import Followup, Handoff, MessageRow
+from bot.store.models import Case, Conversation, CustomerRow, Followup, Handoff, MessageRow, ReviewItem
+from bot.triage import CHATTER_INTENT
 
-__all__ = ["Reporting", "metrics_snapshot"]
+__all__ = ["ChatterMessage", "Reporting", "metrics_snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatterMessage:
+    """A customer message the model read as chatter, as the console's chatter list shows it."""
+
+    message_id: int
+    at: datetime
+    platform: str
+    public: bool
+    customer_handle: str | None
+    customer_name: str | None
+    text: str
+    confidence: float | None
+    case_id: int
+    handoff_id: int | None
+    """The case's latest handoff, if it ever had one: the case view is reached through it."""
+    answered: bool
+    """Whether anything was sent in reply (the bot's short line in private, or a person's)."""
+    relabelled_as: str | None
+    """The intent an agent said it really was, once it went to the trainers' review inbox."""
+
+
+def _replied_to(message: type[MessageRow]) -> Any:
+    """True where something outbound answers `message` (sent or not: the bot did not stay
+    silent). An alias, so it can be correlated with the outer query's `MessageRow`."""
+    reply = aliased(MessageRow)
+    return exists().where(reply.in_reply_to_id == message.id, reply.direction == "out")
 
 
 class Reporting:
@@ -106,6 +138,89 @@ class Reporting:
             ).all()
         return [Understood(at, intent, topic) for at, intent, topic in rows]
 
+    # --- chatter ---------------------------------------------------------------------------------
+
+    def chatter(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        platform: str | None = None,
+        limit: int = 100,
+    ) -> list[ChatterMessage]:
+        """The latest customer messages understood as chatter, newest first, in `[since, until)`
+        when given and on one platform when given: what an agent skims to catch a mis-read
+        complaint among the posts the bot let pass."""
+        latest_handoff = (
+            select(func.max(Handoff.id)).where(Handoff.case_id == MessageRow.case_id).scalar_subquery()
+        )
+        query = (
+            select(
+                MessageRow.id,
+                MessageRow.created_at,
+                MessageRow.platform,
+                Conversation.public,
+                CustomerRow.handle,
+                CustomerRow.display_name,
+                MessageRow.text,
+                MessageRow.confidence,
+                MessageRow.case_id,
+                latest_handoff.label("handoff_id"),
+                _replied_to(MessageRow).label("answered"),
+                ReviewItem.suggested_intent,
+            )
+            .join(Conversation, Conversation.id == MessageRow.conversation_id)
+            .join(Case, Case.id == MessageRow.case_id)
+            .join(CustomerRow, CustomerRow.id == Case.customer_id)
+            .outerjoin(ReviewItem, ReviewItem.message_id == MessageRow.id)
+            .where(MessageRow.direction == "in", MessageRow.intent == CHATTER_INTENT)
+            .order_by(MessageRow.created_at.desc(), MessageRow.id.desc())
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(MessageRow.created_at >= since)
+        if until is not None:
+            query = query.where(MessageRow.created_at < until)
+        if platform is not None:
+            query = query.where(MessageRow.platform == platform)
+        with self._session() as session:
+            rows = session.execute(query).all()
+        return [
+            ChatterMessage(
+                message_id=row.id,
+                at=row.created_at,
+                platform=row.platform,
+                public=bool(row.public),
+                customer_handle=row.handle,
+                customer_name=row.display_name,
+                text=row.text,
+                confidence=row.confidence,
+                case_id=row.case_id,
+                handoff_id=row.handoff_id,
+                answered=bool(row.answered),  # SQLite gives 0 or 1
+                relabelled_as=row.suggested_intent,
+            )
+            for row in rows
+        ]
+
+    def chatter_unanswered(self, since: datetime, until: datetime) -> int:
+        """Public posts received in `[since, until)` that the model read as chatter and that got
+        no reply: how much the bot deliberately let pass in public."""
+        with self._session() as session:
+            return int(
+                session.execute(
+                    select(func.count(MessageRow.id))
+                    .join(Conversation, Conversation.id == MessageRow.conversation_id)
+                    .where(
+                        MessageRow.direction == "in",
+                        MessageRow.intent == CHATTER_INTENT,
+                        MessageRow.created_at >= since,
+                        MessageRow.created_at < until,
+                        Conversation.public.is_(True),
+                        ~_replied_to(MessageRow),
+                    )
+                ).scalar_one()
+            )
+
     # --- running totals, for Prometheus counters ------------------------------------------------
 
     def messages_by_intent(self) -> dict[str, int]:
@@ -154,6 +269,7 @@ class Reporting:
             pickups=self.pickup_seconds(since, now),
             handoffs=self.handoff_counts(since, now),
             messages=self.understood(since, now),
+            chatter_unanswered=self.chatter_unanswered(since, now),
         )
 
 

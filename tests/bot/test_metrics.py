@@ -92,7 +92,9 @@ def test_snapshot_has_every_figure_of_the_page() -> None:
         pickups=[600.0, 1800.0, 3600.0],
         handoffs=HandoffCounts(open=2, opened=5, resolved=3, handed_back=1),
         messages=[Understood(NOW - timedelta(hours=1), "complaint", "delivery")],
+        chatter_unanswered=4,
     )
+    assert data["chatter_unanswered"] == 4
     assert data["first_ack_seconds"] == {"web": {"count": 2, "sum": 0.6, "p50": 0.3, "p90": 0.38}}
     assert data["pickup_seconds"] == {"count": 3, "sum": 6000.0, "p50": 1800.0, "p90": 3240.0}
     assert data["handoffs"] == {"open": 2, "opened": 5, "resolved": 3, "handed_back": 1}

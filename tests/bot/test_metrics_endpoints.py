@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from bot.app import create_app
-from bot.metrics_endpoints import snapshot_endpoint
+from bot.messages import utcnow
+from bot.metrics_endpoints import FirstlineCollector, snapshot_endpoint
 from bot.service import Service
+from bot.store import Repository
 from bot.store.reporting import Reporting
+from tests.fakes.understood import store_understood
 from tests.fakes.web_visitor import as_visitor
-
-pytestmark = pytest.mark.model
 
 COMPLAINT = "@KestrelHelp my order never arrived, 2 weeks waiting and nobody answers 😡"
 
@@ -29,6 +32,7 @@ def _samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     }
 
 
+@pytest.mark.model
 async def test_metrics_exposition_carries_the_figures(client: httpx.AsyncClient) -> None:
     await as_visitor(client, "alice")
     response = await client.post(
@@ -57,6 +61,7 @@ async def test_metrics_exposition_carries_the_figures(client: httpx.AsyncClient)
     assert math.isnan(samples[("firstline_pickup_seconds", (("quantile", "0.9"),))])
 
 
+@pytest.mark.model
 async def test_the_console_snapshot_needs_a_signed_in_account(
     client: httpx.AsyncClient, service: Service
 ) -> None:
@@ -69,6 +74,7 @@ async def test_the_console_snapshot_needs_a_signed_in_account(
     assert response.status_code == 401
 
 
+@pytest.mark.model
 @pytest.mark.parametrize(
     ("query", "status"),
     [
@@ -89,3 +95,16 @@ async def test_snapshot_endpoint(service: Service, query: str, status: int) -> N
         assert set(data) >= {"first_ack_seconds", "pickup_seconds", "handoffs", "volume", "window"}
     else:
         assert "error" in response.json()
+
+
+def test_public_chatter_left_unanswered_is_a_gauge_over_the_window(repository: Repository) -> None:
+    now = utcnow()
+    store_understood(repository, "c1", "lol your van", at=now - timedelta(hours=1))
+    store_understood(repository, "c2", "shoutout!", at=now - timedelta(hours=30))
+    store_understood(repository, "c3", "haha ok", public=False)
+    store_understood(repository, "c4", "my parcel never arrived", "complaint")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FirstlineCollector(Reporting(repository.engine), clock=lambda: now))
+    samples = _samples(generate_latest(registry).decode())
+    assert samples[("firstline_chatter_unanswered", ())] == 1
+    assert samples[("firstline_messages_total", (("intent", "chatter"),))] == 3

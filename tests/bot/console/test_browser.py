@@ -28,6 +28,7 @@ from bot.store.accounts import AccountRepository
 from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import PASSWORD
 from tests.conftest import MODEL_CACHE
+from tests.fakes.understood import store_understood
 from tests.fakes.web_visitor import WEB_IDENTITY_SECRET, visitor_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
@@ -373,3 +374,34 @@ def test_an_agent_cancels_a_follow_up_and_reads_the_metrics(
     expect(ana.locator("section.chart svg").first).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     ana.screenshot(path=str(ARTIFACTS / "metrics.png"), full_page=True)
+
+
+def test_an_agent_finds_a_misread_post_among_the_chatter(browser: Browser, live: tuple[str, Service]) -> None:
+    base, service = live
+    # Straight into the store as the model would have read it: the page is under test, not the model.
+    joke = "lol the <i>courier</i> left my parcel in the bin again 🙃"
+    store_understood(service.repository, "chatter-1", joke, who="ivo", confidence=0.64)
+    store_understood(service.repository, "chatter-2", "haha love it", platform="telegram", who="lu")
+
+    ana = browser.new_context().new_page()
+    _sign_in(ana, base, "ana")
+    ana.get_by_role("link", name="Chatter").click()
+    expect(ana).to_have_url(f"{base}/console/chatter")
+    row = ana.locator("table.chatter tr", has_text="courier")
+    expect(row).to_contain_text(joke)  # as text: the markup the customer typed is not markup here
+    expect(row).to_contain_text("@ivo")
+    expect(row).to_contain_text("64%")
+    expect(row.locator(".where-public")).to_be_visible()
+
+    ana.get_by_label("Platform").select_option("x")
+    ana.get_by_role("button", name="Show").click()
+    expect(ana).to_have_url(f"{base}/console/chatter?hours=&platform=x")
+    expect(ana.locator("table.chatter")).not_to_contain_text("haha love it")
+    row.get_by_text("Wrong label?").click()
+    row.get_by_label("The customer meant").fill("complaint/delivery")
+    row.get_by_role("button", name="Send to trainers").click()
+    expect(ana).to_have_url(f"{base}/console/chatter?platform=x")
+    expect(ana.locator(".flash")).to_contain_text("in the trainers' review inbox")
+    expect(row).to_contain_text("Sent to the trainers as complaint/delivery.")
+    ARTIFACTS.mkdir(exist_ok=True)
+    ana.screenshot(path=str(ARTIFACTS / "chatter.png"), full_page=True)

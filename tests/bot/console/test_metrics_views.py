@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from bot.console.metrics_views import metrics_context
+from bot.messages import OutboundMessage, utcnow
 from bot.metrics import AckSample, HandoffCounts, Understood, snapshot
 from bot.service import Service
 from tests.bot.console.conftest import SignIn
+from tests.fakes.understood import store_understood
 from tests.fakes.web_visitor import as_visitor
 
 NOW = datetime(2025, 3, 14, 12, 30, tzinfo=timezone.utc)
@@ -22,6 +25,7 @@ def _snapshot(**figures: object) -> dict:
         "pickups": [],
         "handoffs": HandoffCounts(open=0, opened=0, resolved=0, handed_back=0),
         "messages": [],
+        "chatter_unanswered": 0,
         **figures,
     }
     return snapshot(now=NOW, window=timedelta(hours=24), bucket="hour", **given)  # type: ignore[arg-type]
@@ -118,3 +122,28 @@ async def test_hours_that_are_not_ascii_digits_fall_back_to_a_day(sign_in: SignI
     assert '<option value="24" selected>' in page.text
     api = await http.get("/api/metrics", params={"hours": hours})
     assert api.status_code in (200, 400)
+
+
+async def test_the_page_and_the_json_count_public_chatter_left_unanswered(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    repository, now = service.repository, utcnow()
+    store_understood(repository, "c1", "lol your van", at=now - timedelta(hours=1))
+    store_understood(repository, "c2", "[photo] cat in box", at=now - timedelta(hours=30))
+    store_understood(repository, "c3", "haha ok", public=False)  # private: the bot answers those
+    answered = store_understood(repository, "c4", "nice one")
+    repository.queue_outbound(
+        OutboundMessage("x", "post:c4", True, "😄", recipient_id="jo"),
+        conversation_id=answered.conversation_id,
+        author="agent",
+        in_reply_to_id=answered.message_id,
+    )
+    store_understood(repository, "c5", "my parcel never arrived", "complaint")
+
+    day = await client.get("/console/metrics")
+    assert day.status_code == 200
+    assert '<b>1</b> <a href="/console/chatter?hours=24">chatter</a> left unanswered in public' in day.text
+    week = await client.get("/console/metrics", params={"hours": "168"})
+    assert '<b>2</b> <a href="/console/chatter?hours=168">chatter</a>' in week.text
+    data = (await client.get("/api/metrics", params={"hours": "24"})).json()
+    assert data["chatter_unanswered"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -12,6 +13,8 @@ from bot.messages import Customer, InboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
 from bot.store.models import Handoff, MessageRow
 from bot.store.reporting import Reporting, metrics_snapshot
+from bot.store.review import ReviewInbox
+from tests.fakes.understood import store_understood
 
 NOW = utcnow().replace(microsecond=0)
 
@@ -135,3 +138,95 @@ def test_snapshot_from_the_store(reporting: Reporting) -> None:
     assert data["handoffs"]["open"] == 2
     assert sum(data["volume"]["by_intent"]["complaint"]) == 3
     assert len(data["volume"]["starts"]) in (24, 25)
+
+
+# --- chatter ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chatter(repository: Repository) -> dict[str, Recorded]:
+    """Chatter in public (left alone; one a week old), in private (answered), in a case a
+    complaint had opened, and one an agent relabelled; a complaint and a praise for contrast."""
+
+    def said(key: str, text: str, ago: timedelta, intent: str = "chatter", **where: Any) -> Recorded:
+        return store_understood(repository, key, text, intent, at=NOW - ago, **where)
+
+    posts = {
+        "joke": said("c1", "lol your van just drove past me", timedelta(hours=1)),
+        "photo": said("c2", "[photo] my cat in your box", timedelta(hours=2), platform="telegram"),
+        "old": said("c3", "shoutout to @Kestrel", timedelta(days=3)),
+        "private": said("c4", "haha ok", timedelta(minutes=30), public=False, platform="web", who="ann"),
+        "complaint": said("c5", "my parcel never came", timedelta(hours=4), "complaint", who="bo"),
+        "praise": said("c6", "you are great", timedelta(hours=5), "praise"),
+        "relabelled": said("c7", "great, broken again 🙃", timedelta(hours=6)),
+    }
+    _reply(repository, posts["private"], NOW - timedelta(minutes=29))
+    _reply(repository, posts["praise"], NOW - timedelta(hours=5), status="dead")
+    posts["in_case"] = said("c8", "😂", timedelta(hours=3), who="bo", conversation="post:c5")
+    _handoff(repository, posts["complaint"])
+    ReviewInbox(repository.engine).relabel(posts["relabelled"].message_id, "complaint/product", None)
+    return posts
+
+
+def test_the_chatter_list_is_newest_first_with_where_who_and_the_case(
+    repository: Repository, chatter: dict[str, Recorded]
+) -> None:
+    listed = Reporting(repository.engine).chatter()
+    names = {r.message_id: name for name, r in chatter.items()}
+    assert [names[m.message_id] for m in listed] == [
+        "private",
+        "joke",
+        "photo",
+        "in_case",
+        "relabelled",
+        "old",
+    ]
+    by_name = {names[m.message_id]: m for m in listed}
+    joke = by_name["joke"]
+    assert (joke.platform, joke.public, joke.customer_handle, joke.customer_name) == ("x", True, "jo", "Jo")
+    assert (joke.text, joke.confidence, joke.answered, joke.handoff_id) == (
+        "lol your van just drove past me",
+        0.91,
+        False,
+        None,
+    )
+    assert joke.at == NOW - timedelta(hours=1) and joke.case_id == chatter["joke"].case_id
+    assert (by_name["private"].public, by_name["private"].answered) == (False, True)
+    assert by_name["in_case"].handoff_id is not None
+    assert by_name["in_case"].case_id == chatter["complaint"].case_id
+    assert by_name["relabelled"].relabelled_as == "complaint/product"
+    assert joke.relabelled_as is None
+
+
+def test_the_chatter_list_filters_by_window_and_platform_and_is_bounded(
+    repository: Repository, chatter: dict[str, Recorded]
+) -> None:
+    reporting = Reporting(repository.engine)
+    day = reporting.chatter(since=NOW - timedelta(hours=24))
+    assert chatter["old"].message_id not in {m.message_id for m in day} and len(day) == 5
+    assert [m.message_id for m in reporting.chatter(platform="telegram")] == [chatter["photo"].message_id]
+    assert reporting.chatter(platform="nowhere") == []
+    assert [m.message_id for m in reporting.chatter(limit=2)] == [
+        chatter["private"].message_id,
+        chatter["joke"].message_id,
+    ]
+    # `until` is exclusive: the photo, received exactly two hours ago, is not in it.
+    earlier = reporting.chatter(since=NOW - timedelta(hours=24), until=NOW - timedelta(hours=2))
+    assert [m.message_id for m in earlier] == [
+        chatter["in_case"].message_id,
+        chatter["relabelled"].message_id,
+    ]
+
+
+def test_unanswered_public_chatter_is_counted_in_the_window(
+    repository: Repository, chatter: dict[str, Recorded]
+) -> None:
+    reporting = Reporting(repository.engine)
+    # joke, photo, in_case and relabelled: public, silent, within the day. Not the private one
+    # (answered), nor the complaint or the praise, nor last week's.
+    assert reporting.chatter_unanswered(NOW - timedelta(days=1), NOW) == 4
+    assert reporting.chatter_unanswered(NOW - timedelta(days=7), NOW) == 5
+    assert reporting.chatter_unanswered(NOW - timedelta(hours=2, minutes=30), NOW) == 2
+    _reply(repository, chatter["joke"], NOW)  # a person answered it after all
+    assert reporting.chatter_unanswered(NOW - timedelta(days=1), NOW) == 3
+    assert metrics_snapshot(repository.engine, NOW, timedelta(days=1))["chatter_unanswered"] == 3
