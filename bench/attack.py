@@ -1018,7 +1018,7 @@ def main() -> int:
     print_table(findings, notes)
     failed = [f.number for f in findings if f.verdict == "FAILED"]
     if failed:
-        print(f"got through: finding(s) {', '.join(map(str, failed))}")
+        print(f"not held (got through, or the probe could not run): {', '.join(map(str, failed))}")
     return 1 if failed else 0
 
 
