@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from bot import model_store
+from bot.rasa_runtime import quiet_rasa_logging
 from bot.settings import PROJECT_ROOT, Settings
 from bot.trainer import real_traffic
 from bot.triage import KINDS
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    quiet_rasa_logging()  # Rasa's structlog would print every parse to stdout, into the JSON
 
     settings = Settings()
     model = args.model or model_store.find_model(settings.project_dir, settings.model_dir)

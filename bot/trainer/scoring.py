@@ -177,12 +177,10 @@ def yardsticks(settings: Settings, model: Path, progress: Progress = _quiet) -> 
     from nlu.evaluation import load_heldout, predict
 
     project = settings.project_dir
-    off_faq = [e.text for e in load_heldout(project / "tests" / "data" / "off_faq_questions.yml")]
-    faq = [
-        e
-        for e in load_heldout(project / "tests" / "data" / "nlu_heldout.yml")
-        if e.intent.startswith("question/")
-    ]
+    off_faq_file = project / "tests" / "data" / "off_faq_questions.yml"
+    off_faq = [e.text for e in load_heldout(off_faq_file)] if off_faq_file.is_file() else []
+    heldout = load_heldout(project / "tests" / "data" / "nlu_heldout.yml")
+    faq = [example for example in heldout if example.intent.startswith("question/")]
     tweets: list[LabelledExample] = []
     lines: list[str] = []
     try:
@@ -191,6 +189,8 @@ def yardsticks(settings: Settings, model: Path, progress: Progress = _quiet) -> 
         tweets = real_traffic.examples(labels, corpus, "dev")
     except (FileNotFoundError, KeyError) as exc:
         lines.append(f"real traffic: not scored ({exc})")
+    if not tweets and not off_faq:
+        return lines
     progress(f"scoring {model.name} on {len(tweets)} real tweets and {len(off_faq) + len(faq)} questions")
     predictions = predict(model, [t.text for t in tweets] + off_faq + [e.text for e in faq])
     if tweets:
@@ -201,6 +201,9 @@ def yardsticks(settings: Settings, model: Path, progress: Progress = _quiet) -> 
             f"complaint recall {real.complaint_recall:.3f}; F1 {per_kind}"
         )
     rest = predictions[len(tweets) :]
+    if not off_faq or not faq:
+        lines.append(f"curated answers: not scored (no questions at {off_faq_file}, or no FAQ ones held out)")
+        return lines
     scope = faq_scope.score_faq_scope(
         rest[: len(off_faq)], list(zip(faq, rest[len(off_faq) :], strict=True)), settings.question_confidence
     )

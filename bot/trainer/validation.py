@@ -1,9 +1,10 @@
 """Checks a trainer's change before it is trained: Rasa's validation plus Firstline's own checks.
 
 Every problem is one line with the file and line to fix, so that a trainer (or an editor's
-quick-fix list) can jump straight to it. Rasa's warnings count as errors, except two that are not
+quick-fix list) can jump straight to it. Rasa's warnings count as errors, except three that are not
 the trainer's to fix: a response that the custom actions compose from code looks "unused" to Rasa,
-and Rasa itself merges retrieval intents into the domain twice and then warns about it.
+Rasa itself merges retrieval intents into the domain twice and then warns about it, and it warns
+that slot auto-fill is gone whenever a domain has a slot (its own command line hides that one).
 
 The checks are plain functions over the indexed project, so each can be tested on a tiny fixture
 project; only `rasa_problems` imports Rasa's core (and so TensorFlow), and only when asked to.
@@ -414,6 +415,8 @@ def _is_excused(message: str, index: ProjectIndex, retrieval: set[str]) -> bool:
     if "is not used in any story or rule" in message:
         names = _QUOTED.findall(message)
         return bool(names) and index.code.uses_response(names[0])
+    if message.startswith("Slot auto-fill has been removed in 3.0"):
+        return True  # said whenever a domain has slots at all; Rasa's own CLI filters it out too
     if "duplicated intents have been found across multiple domain files" in message:
         duplicated = {name.strip() for name in message.rsplit(":", 1)[-1].split(",")}
         return duplicated <= retrieval

@@ -147,9 +147,10 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     expect(row).to_contain_text("complaint")
     expect(row).to_contain_text("left")  # the SLA clock
     token = service.repository.packet(public["handoff_id"])["join_token"]
-    # The web's `user` is self-declared: the private chat is linked to the case, unverified.
+    # Alice's own browser (her signed visitor cookie) follows the invitation: the same case.
     private = _customer_says(base, text="order 4839201, still nothing", public=False, join=token)
-    assert private["case_id"] != public["case_id"]
+    assert private["case_id"] == public["case_id"]
+    expect(row).to_contain_text("2 messages")
 
     row.get_by_role("link", name="Alice").click()
     expect(ana).to_have_url(f"{base}/console/handoffs/{public['handoff_id']}")
@@ -157,8 +158,9 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     expect(timeline).to_contain_text(COMPLAINT)
     expect(timeline).to_contain_text("understood complaint")
     expect(timeline).to_contain_text("order 4839201, still nothing")
-    expect(timeline.locator(".where-unverified").first).to_be_visible()
-    expect(ana.locator(".unverified").first).to_contain_text("Unverified link.")
+    # What the bot already said: the public acknowledgement, and the note in the private chat.
+    expect(timeline.locator(".author-bot")).to_have_count(2)
+    expect(ana.locator(".unverified")).to_have_count(0)
     expect(ana.locator(".why")).to_contain_text("A complaint")
     expect(ana.locator(".case-side")).to_contain_text("5,400 followers")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -183,16 +185,13 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     )
     assert status == 409
 
-    # Ana answers in private; the counter counts against the web channel's limit. The unverified
-    # chat is never pre-selected: she chooses it.
-    expect(ana.locator("input[data-unverified]")).not_to_be_checked()
-    expect(ana.get_by_label("public thread (web)")).to_be_checked()
-    ana.locator("input[data-unverified]").check()
+    # Ana answers in private; the counter counts against the web channel's limit.
+    ana.get_by_label("private chat (web)").check()
     reply = "Hi Alice, I'm so sorry. I've found order 4839201 and a new parcel goes out today."
     ana.get_by_label("Your reply").fill(reply)
     expect(ana.locator("#counter")).to_have_text(f"{len(reply)} / 2000")
     ana.get_by_role("button", name="Send").click()
-    expect(ana.locator(".flash")).to_have_text("Sent (unverified private chat).")
+    expect(ana.locator(".flash")).to_have_text("Sent (private).")
     expect(ana.locator("#timeline .author-agent")).to_contain_text(reply)
 
     # The reply reached the customer's private chat on the web channel.
