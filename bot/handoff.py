@@ -59,6 +59,8 @@ def reason_for(triage: Triage) -> str:
         "complaint": "complaint",
         "request_human": "asked_for_human",
         "question": "unanswered_question",
+        # Chatter is handed off only when it is shaped like a question (actions/chatter.py).
+        "chatter": "unanswered_question",
         "abuse": "abuse",
     }.get(triage.intent, "unsure")
 
