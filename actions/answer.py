@@ -12,11 +12,12 @@ from actions.after_hours import back_at, with_back_at
 from actions.context import fill, fit, message_context, phrasebook, settings
 from bot.acknowledgement import pick
 from bot.text_limits import measure
+from bot.triage import NO_ANSWER_TOPIC
 
 __all__ = ["NO_CURATED_ANSWER", "ActionAnswerQuestion"]
 
-NO_CURATED_ANSWER = "utter_question/other"
-"""The topic of every question no curated answer serves; its wording says a person will answer."""
+NO_CURATED_ANSWER = f"utter_{NO_ANSWER_TOPIC}"
+"""Says a person will answer: for questions no curated answer serves, and unsure ones."""
 
 
 class ActionAnswerQuestion(Action):

@@ -12,13 +12,17 @@ from typing import Any
 
 from bot.language import LANGUAGE_ENTITY
 
-__all__ = ["CHATTER_INTENT", "FALLBACK_INTENT", "KINDS", "Triage", "kind_of", "triage"]
+__all__ = ["CHATTER_INTENT", "FALLBACK_INTENT", "KINDS", "NO_ANSWER_TOPIC", "Triage", "kind_of", "triage"]
 
 FALLBACK_INTENT = "nlu_fallback"
 
 CHATTER_INTENT = "chatter"
 """Posts that need no answer (passing mentions, jokes, shared photos, promotions): the bot stays
 silent on them in public (`actions.chatter`), and the console lists them (`/console/chatter`)."""
+
+NO_ANSWER_TOPIC = "question/other"
+"""The topic of every question no curated answer serves: a person answers it, never a guess.
+Its response (`utter_question/other`) says so."""
 
 KINDS = ("complaint", "question", "praise", "other")
 """The four ways a first line sorts messages, each with its own fitting first response: an

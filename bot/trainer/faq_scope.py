@@ -20,12 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.triage import NO_ANSWER_TOPIC
 from nlu.evaluation import FALLBACK_INTENT, LabelledExample, Prediction, base_intent
 
-__all__ = ["NO_ANSWER_TOPIC", "FaqScope", "curated_answer", "score_faq_scope"]
-
-NO_ANSWER_TOPIC = "question/other"
-"""Questions no curated answer serves."""
+__all__ = ["FaqScope", "curated_answer", "score_faq_scope"]
 _QUESTION = "question"
 
 

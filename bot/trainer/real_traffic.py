@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.triage import KINDS, kind_of
+from bot.triage import KINDS, NO_ANSWER_TOPIC, kind_of
 from nlu.evaluation import FALLBACK_INTENT, EvaluationReport, LabelledExample, Prediction, score
 
 __all__ = [
@@ -50,9 +50,6 @@ __all__ = [
 
 AIRLINE_CORPUS = Path("airline-tweets") / "Tweets.csv"
 """Where the corpus lies under `Settings.corpora_dir`."""
-_NO_ANSWER = "utter_question/other"
-"""Says a person will answer: not a curated answer (that would be `actions.answer`'s constant,
-but the yardstick does not import the actions)."""
 LABELS_FILE = Path("bench") / "data" / "airline_intents.tsv"
 """The project's own labels, under the project directory."""
 CONCRETE_REASONS = frozenset(
@@ -238,11 +235,13 @@ class ResponsePhrases:
 
     @classmethod
     def from_responses(cls, responses: Mapping[str, Sequence[Mapping[str, Any]]]) -> ResponsePhrases:
+        not_an_answer = f"utter_{NO_ANSWER_TOPIC}"  # says a person will answer
+
         def patterns(*names: str, prefix: str | None = None) -> tuple[re.Pattern[str], ...]:
             chosen = [
                 variation["text"]
                 for name, variations in responses.items()
-                if name in names or (prefix is not None and name.startswith(prefix) and name != _NO_ANSWER)
+                if name in names or (prefix is not None and name.startswith(prefix) and name != not_an_answer)
                 for variation in variations
                 if isinstance(variation.get("text"), str)
             ]
