@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
+from rasa.shared.core.constants import DEFAULT_ACTION_NAMES
+
 from bot.trainer.references import (
     CodeReferences,
     DomainIndex,
@@ -232,7 +234,11 @@ def check_references(
                     f"response {step.name} is used here but {shown} does not define it",
                 )
             )
-        elif step.name.startswith("action_") and step.name not in domain.actions:
+        elif (
+            step.name.startswith("action_")
+            and step.name not in domain.actions
+            and step.name not in DEFAULT_ACTION_NAMES  # action_listen and Rasa's other built-ins
+        ):
             problems.append(
                 _at(
                     step.location,
