@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -426,3 +427,14 @@ async def test_a_short_reply_right_after_an_answer_continues_the_conversation(
     # A fresh "done" with nothing before it is just not understood.
     fresh = await _say(client, "done", public=False, user="bob")
     assert "from here" not in fresh["replies"][0]["text"]
+
+
+async def test_a_hand_off_by_a_follow_up_action_ends_the_turn(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The answer and chatter actions hand off through a follow-up action; after it the bot must
+    listen, not run the hand-off again until Rasa's circuit breaker stops it."""
+    with caplog.at_level(logging.WARNING, logger="rasa.core.processor"):
+        result = await _say(client, "how do I reset my password in the app?", public=True)
+    assert result["handoff_id"] is not None
+    assert "Circuit breaker" not in caplog.text
