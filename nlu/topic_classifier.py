@@ -7,6 +7,14 @@ on this kind of data. This component keeps Rasa's data format (retrieval intents
 data, `utter_<intent>/<topic>` responses in the domain) and writes its answer under
 `response_selector` exactly as ResponseSelector does, so Rasa's dialogue, `rasa test` and
 Firstline's actions read it unchanged.
+
+A topic with a curated answer must also pass an open-set check before it is given: the message
+has to be close (cosine of sentence embeddings) to at least one of that topic's own training
+examples. The classifier has to pick one of the topics it knows; a question none of them answers
+("do you sell gift cards?") still lands on the nearest one ("pricing"), sometimes with high
+confidence. When the check fails, the topic becomes the retrieval intent's `no_answer_topic`
+("question/other": a person answers). Chosen by cross-validation on data/nlu
+(`bench/faq_open_set.py`).
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from rasa.nlu.featurizers.featurizer import Featurizer
 from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.linear_model import LogisticRegression
+
+from nlu.intent_classifier import sentence_features
 
 __all__ = ["TopicClassifier"]
 
@@ -47,10 +56,15 @@ class TopicClassifier(GraphComponent):
         return {
             # Retrieval intents to pick topics for; empty means every one in the data.
             "retrieval_intents": [],
-            # Inverse regularisation strength: the sparse features are many and the data small.
-            "C": 10.0,
-            "max_iter": 2000,
+            # Inverse regularisation strength, over the same log-scaled, per-featurizer normalised
+            # features as the intent classifier.
+            "C": 30.0,
+            "max_iter": 3000,
             "ranking_length": 5,
+            # Per retrieval intent, the topic that means "no curated answer" and the least cosine
+            # similarity to one of the chosen topic's examples, e.g.
+            # {"question": {"no_answer_topic": "other", "min_similarity": 0.4}}.
+            "open_set": {},
         }
 
     def __init__(
@@ -59,11 +73,15 @@ class TopicClassifier(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         models: dict[str, LogisticRegression] | None = None,
+        examples: dict[str, dict[str, np.ndarray]] | None = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self.models = models or {}
+        self.examples = examples or {}
+        """Per retrieval intent and topic, the unit sentence embeddings of its training examples
+        (only for retrieval intents with an open-set check)."""
 
     @classmethod
     def create(
@@ -76,16 +94,23 @@ class TopicClassifier(GraphComponent):
         return cls(config, model_storage, resource)
 
     @staticmethod
-    def _features(messages: list[Message]) -> csr_matrix:
+    def _embeddings(messages: list[Message]) -> np.ndarray | None:
+        """Unit-length sentence embeddings, or None when the pipeline has no dense featurizer."""
         rows = []
         for message in messages:
-            sparse = message.get_sparse_features(TEXT)[1]
             dense = message.get_dense_features(TEXT)[1]
-            parts = [csr_matrix(sparse.features)] if sparse is not None else []
-            if dense is not None:
-                parts.append(csr_matrix(dense.features))
-            rows.append(hstack(parts) if parts else csr_matrix((1, 0)))
-        return vstack(rows).tocsr()
+            if dense is None:
+                return None
+            rows.append(np.asarray(dense.features, dtype=np.float32).reshape(-1))
+        matrix = np.vstack(rows)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.where(norms == 0, 1.0, norms)
+
+    def _open_set(self, retrieval_intent: str) -> tuple[str, float] | None:
+        rule = (self.config["open_set"] or {}).get(retrieval_intent)
+        if not rule:
+            return None
+        return f"{retrieval_intent}/{rule['no_answer_topic']}", float(rule["min_similarity"])
 
     def train(self, training_data: TrainingData) -> Resource:
         wanted = set(self.config["retrieval_intents"]) or set(training_data.retrieval_intents)
@@ -102,16 +127,26 @@ class TopicClassifier(GraphComponent):
             model = LogisticRegression(
                 C=self.config["C"], max_iter=self.config["max_iter"], class_weight="balanced"
             )
-            model.fit(self._features(examples), labels)
+            model.fit(sentence_features(examples), labels)
             self.models[retrieval_intent] = model
+            open_set = self._open_set(retrieval_intent)
+            embeddings = self._embeddings(examples) if open_set else None
+            if open_set and embeddings is None:
+                raise ValueError("the open-set check needs a dense featurizer (a sentence embedding)")
+            if open_set and embeddings is not None:
+                label_array = np.asarray(labels)
+                self.examples[retrieval_intent] = {
+                    topic: embeddings[label_array == topic] for topic in sorted(set(labels))
+                }
         self.persist()
         return self._resource
 
     def process(self, messages: list[Message]) -> list[Message]:
         if not self.models or not messages:
             return messages
-        features = self._features(messages)
+        features = sentence_features(messages)
         probabilities = {name: model.predict_proba(features) for name, model in self.models.items()}
+        embeddings = self._embeddings(messages) if self.examples else None
         for row, message in enumerate(messages):
             selector = dict(message.get(_SELECTOR) or {})
             selector["all_retrieval_intents"] = sorted(self.models)
@@ -120,17 +155,33 @@ class TopicClassifier(GraphComponent):
                     zip(model.classes_, probabilities[name][row], strict=True), key=lambda pair: -pair[1]
                 )[: self.config["ranking_length"]]
                 best_key, best_confidence = ranked[0]
+                similarity = self._similarity(name, str(best_key), embeddings, row)
+                open_set = self._open_set(name)
+                if open_set and similarity is not None and similarity < open_set[1]:
+                    # Like no question this answer was written for: a person answers instead.
+                    best_key = open_set[0]
                 selector[name] = {
                     "response": {
                         "responses": None,
                         "confidence": float(best_confidence),
                         "intent_response_key": str(best_key),
                         "utter_action": f"utter_{best_key}",
+                        **({"similarity": round(similarity, 4)} if similarity is not None else {}),
                     },
                     "ranking": [{"confidence": float(c), "intent_response_key": str(k)} for k, c in ranked],
                 }
             message.set(_SELECTOR, selector, add_to_output=True)
         return messages
+
+    def _similarity(
+        self, retrieval_intent: str, topic: str, embeddings: np.ndarray | None, row: int
+    ) -> float | None:
+        """The best cosine between message `row` and the topic's examples, when it is checked."""
+        open_set = self._open_set(retrieval_intent)
+        known = self.examples.get(retrieval_intent, {}).get(topic)
+        if embeddings is None or open_set is None or topic == open_set[0] or known is None or not len(known):
+            return None
+        return float(np.max(known @ embeddings[row]))
 
     def persist(self) -> None:
         """Stores plain arrays (no pickles), so loading a model file never runs its code."""
@@ -139,6 +190,9 @@ class TopicClassifier(GraphComponent):
             arrays[f"{name}.coef"] = model.coef_
             arrays[f"{name}.intercept"] = model.intercept_
             arrays[f"{name}.classes"] = np.asarray(model.classes_, dtype=str)
+        for name, topics in self.examples.items():
+            for topic, embeddings in topics.items():
+                arrays[f"{name}.examples.{topic}"] = embeddings
         with self._model_storage.write_to(self._resource) as directory:
             np.savez(directory / _FILE, **arrays)
 
@@ -152,15 +206,21 @@ class TopicClassifier(GraphComponent):
         **kwargs: Any,
     ) -> TopicClassifier:
         models: dict[str, LogisticRegression] = {}
+        examples: dict[str, dict[str, np.ndarray]] = {}
         try:
             with model_storage.read_from(resource) as directory:
                 with np.load(directory / _FILE, allow_pickle=False) as arrays:
-                    for name in {key.rsplit(".", 1)[0] for key in arrays.files}:
-                        model = LogisticRegression(C=config.get("C", 10.0), class_weight="balanced")
+                    for key in arrays.files:
+                        if ".examples." in key:
+                            name, topic = key.split(".examples.", 1)
+                            examples.setdefault(name, {})[topic] = arrays[key]
+                    model_keys = {key.rsplit(".", 1)[0] for key in arrays.files if ".examples." not in key}
+                    for name in model_keys:
+                        model = LogisticRegression(C=config.get("C", 30.0), class_weight="balanced")
                         model.coef_ = arrays[f"{name}.coef"]
                         model.intercept_ = arrays[f"{name}.intercept"]
                         model.classes_ = arrays[f"{name}.classes"]
                         models[name] = model
         except (ValueError, FileNotFoundError):
             logger.warning("no trained topics found for %s; topics will be missing", resource.name)
-        return cls(config, model_storage, resource, models)
+        return cls(config, model_storage, resource, models, examples)

@@ -89,3 +89,72 @@ def test_untrained_component_leaves_messages_alone(storage: LocalModelStorage) -
     component = TopicClassifier.load({}, storage, Resource("missing"), _context())
     [message] = component.process([_message([1, 1, 1])])
     assert message.get("response_selector") is None
+
+
+# The open-set check: sparse features say which topic, a 4-d "sentence embedding" says how close
+# the message is to that topic's own examples.
+OPEN_SET = {"open_set": {"question": {"no_answer_topic": "other", "min_similarity": 0.4}}}
+EMBEDDINGS = {
+    "question/opening_hours": [1.0, 0.0, 0.0, 0.0],
+    "question/pricing": [0.0, 1.0, 0.0, 0.0],
+    "question/other": [0.0, 0.0, 1.0, 0.0],
+}
+SPARSE = {"question/opening_hours": [0, 0, 3], "question/pricing": [0, 3, 1], "question/other": [1, 1, 1]}
+
+
+def _with_embedding(message: Message, embedding: list[float]) -> Message:
+    message.add_features(Features(np.asarray([embedding]), "sentence", TEXT, "embedding"))
+    return message
+
+
+def _questions() -> TrainingData:
+    rng = np.random.default_rng(5)
+    examples = [
+        _with_embedding(
+            _message([v + int(rng.integers(0, 2)) for v in SPARSE[key]], key),
+            list(np.asarray(embedding) + rng.normal(0, 0.05, 4)),
+        )
+        for key, embedding in EMBEDDINGS.items()
+        for _ in range(8)
+    ]
+    return TrainingData(training_examples=examples)
+
+
+@pytest.mark.parametrize(
+    ("embedding", "expected"),
+    [
+        ([1.0, 0.0, 0.0, 0.0], "question/opening_hours"),  # like the answer's own examples
+        ([0.0, 0.0, 0.0, 1.0], "question/other"),  # the words of an hours question, unlike any
+        ([0.3, 0.0, 0.0, 1.0], "question/other"),  # cosine 0.29: still too far
+    ],
+)
+def test_a_topic_is_kept_only_when_the_message_is_close_to_its_examples(
+    storage: LocalModelStorage, embedding: list[float], expected: str
+) -> None:
+    component = TopicClassifier.create(OPEN_SET, storage, Resource("topics"), _context())
+    component.train(_questions())
+
+    [message] = component.process([_with_embedding(_message([0, 0, 4]), embedding)])
+    response = message.get("response_selector")["question"]["response"]
+    assert response["intent_response_key"] == expected
+    assert response["utter_action"] == f"utter_{expected}"
+    # The ranking still shows what the classifier picked, for whoever reads the case.
+    ranking = message.get("response_selector")["question"]["ranking"]
+    assert ranking[0]["intent_response_key"] == "question/opening_hours"
+
+
+def test_the_open_set_check_survives_persist_and_load(storage: LocalModelStorage) -> None:
+    resource = Resource("topics")
+    TopicClassifier.create(OPEN_SET, storage, resource, _context()).train(_questions())
+    loaded = TopicClassifier.load(OPEN_SET, storage, resource, _context())
+
+    [far] = loaded.process([_with_embedding(_message([0, 0, 4]), [0.0, 0.0, 0.0, 1.0])])
+    assert far.get("response_selector")["question"]["response"]["intent_response_key"] == "question/other"
+    [near] = loaded.process([_with_embedding(_message([0, 0, 4]), [1.0, 0.1, 0.0, 0.0])])
+    assert near.get("response_selector")["question"]["response"]["similarity"] > 0.9
+
+
+def test_the_open_set_check_needs_a_sentence_embedding(storage: LocalModelStorage) -> None:
+    component = TopicClassifier.create(OPEN_SET, storage, Resource("topics"), _context())
+    with pytest.raises(ValueError, match="dense featurizer"):
+        component.train(_training_data())
