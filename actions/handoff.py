@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.context import message_context
 from bot.handoff import priority, reason_for, summarise
 from bot.store import NewHandoff, shared_repository
+from bot.strong_language import STRONG_LANGUAGE_FLAG, has_strong_language
 
 __all__ = ["ActionHandOff"]
 
@@ -38,6 +39,8 @@ class ActionHandOff(Action):
             flags.append("personal_data_public")
         if understood.intent == "abuse":
             flags.append("abuse")
+        elif has_strong_language(context.text):
+            flags.append(STRONG_LANGUAGE_FLAG)  # a complaint that swears is still a complaint
         if understood.language is not None:
             flags.append(f"lang_{understood.language}")
         elif understood.unsure:
