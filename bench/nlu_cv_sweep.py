@@ -214,6 +214,7 @@ CANDIDATES: dict[str, Candidate] = {
     # (and boosts up to 3.0, COMPLAINT_BIAS below); the shipped one is complaint4 at a 3.0 boost.
     "tsvm_C1_logl2_complaint4": _temperature_svm(1.0, "log_l2", complaint_weight=4.0),
     "tsvm_C1_logl2_complaint5": _temperature_svm(1.0, "log_l2", complaint_weight=5.0),
+    "tsvm_C1_logl2_complaint6": _temperature_svm(1.0, "log_l2", complaint_weight=6.0),
     "tsvm_C0.5_logl2_complaint2": _temperature_svm(0.5, "log_l2", complaint_weight=2.0),
     "tsvm_C0.5_logl2_complaint3": _temperature_svm(0.5, "log_l2", complaint_weight=3.0),
     # The sentence embedding generalises to other people's wording better than our n-grams do:
@@ -242,7 +243,7 @@ CANDIDATES.update(
         "fine_lr_C30_logl2": _lr(30.0, "log_l2"),
     }
 )
-COMPLAINT_BIAS = (1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0)
+COMPLAINT_BIAS = (1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 
 
 def _merge_fine(classes: list[str], proba: np.ndarray) -> tuple[list[str], np.ndarray]:

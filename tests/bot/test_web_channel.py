@@ -283,10 +283,13 @@ async def test_a_flooding_platform_account_is_stored_but_gets_no_more_bot_turns(
     first = await service.gateway.receive(message(1, "what are your opening hours?"))
     second = await service.gateway.receive(message(2, "and on sunday?"))
     assert (first.status, second.status) == ("answered", "answered")
+    # The answered turns may hand off (a follow-up like "and on sunday?" can go to a person);
+    # what matters is that the flood adds no hand-off of its own.
+    handoffs_before_flood = _count(service, Handoff)
     flood = [await service.gateway.receive(message(n, COMPLAINT)) for n in range(3, 8)]
     assert {o.status for o in flood} == {"limited"}
     assert all(o.replies == () and o.handoff_id is None for o in flood)
-    assert _count(service, Handoff) == 0
+    assert _count(service, Handoff) == handoffs_before_flood
     with service.repository.engine.connect() as connection:
         statuses = connection.execute(
             select(MessageRow.status).where(MessageRow.direction == "in").order_by(MessageRow.id)
