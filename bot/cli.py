@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,38 @@ def _progress(message: str) -> None:
     print(f"[firstline] {message}", file=sys.stderr, flush=True)
 
 
+# Packages whose deprecation notices are addressed to their own maintainers or to Rasa's: someone
+# starting Firstline can do nothing about them. Firstline's own warnings still show.
+_DEPENDENCIES_WARNING_ABOUT_THEMSELVES = (
+    "tensorflow",
+    "keras",
+    "jax",
+    "matplotlib",
+    "pyparsing",
+    "pkg_resources",
+    "google",
+    "rasa",
+    "sqlalchemy",
+    "apscheduler",
+    "sanic",
+    "ruamel",
+)
+
+
+def _quiet_dependency_warnings() -> None:
+    # Importing sanic.app turns every DeprecationWarning in the process "once" (a filter at the
+    # front of the list), so it is imported first and the filters below go in front of its own.
+    import sanic.app  # noqa: F401
+
+    for category in (DeprecationWarning, PendingDeprecationWarning):
+        for package in _DEPENDENCIES_WARNING_ABOUT_THEMSELVES:
+            warnings.filterwarnings("ignore", category=category, module=rf"{package}(\.|$)")
+    # Rasa 3.x says this whenever a domain has slots, mappings or not; it asks nothing of us.
+    warnings.filterwarnings("ignore", message="Slot auto-fill has been removed", category=UserWarning)
+    # Said by the import system about some dependency's legacy importer, named nowhere.
+    warnings.filterwarnings("ignore", message=r"the load_module\(\) method is deprecated")
+
+
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
@@ -34,7 +67,7 @@ def _setup_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     # Rasa and TensorFlow log a great deal at INFO; Firstline's own lines are what matter here.
-    for noisy in ("rasa", "tensorflow", "absl", "apscheduler", "sanic", "asyncio", "alembic"):
+    for noisy in ("rasa", "rasa_sdk", "tensorflow", "absl", "apscheduler", "sanic", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from bot import log_redaction
 
@@ -216,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_dependency_warnings()
     args = _parser().parse_args(argv)
     settings = Settings()
     _setup_logging(settings)

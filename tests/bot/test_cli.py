@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,10 @@ def test_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(cli_env: dict[str, str]
         assert status == 200, process.stderr.read() if process.poll() is not None else "no answer"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+        log = process.stderr.read()
+        assert "Firstline is up" in log
+        # The first minute shows Firstline's lines, not the dependencies' deprecation notices.
+        assert re.findall(r"\w+Warning: .*", log) == []
     finally:
         if process.poll() is None:
             process.kill()
