@@ -8,7 +8,7 @@ featurizers and classifiers are trained on the other folds only, so no vocabular
 seen the examples it is scored on. The entity extractors are skipped (they do not touch intents)
 and so is Rasa's graph, whose caching and fingerprinting cost more than the training itself.
 
-Out-of-fold predictions are pooled and scored with `nlu.evaluation.score`, the same metrics as the
+Out-of-fold predictions are pooled and scored with `bot.trainer.evaluation.score`, the same metrics as the
 quality gate: intent macro-F1, complaint recall and precision, topic accuracy, fallback rate.
 
     python bench/nlu_cv.py                                    # the shipped config.yml
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from nlu.evaluation import EvaluationReport, LabelledExample, Prediction, prediction_from_parse, score
+from bot.trainer.evaluation import EvaluationReport, LabelledExample, Prediction, prediction_from_parse, score
 
 __all__ = ["CvResult", "cross_validate", "main"]
 

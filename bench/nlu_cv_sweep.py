@@ -42,8 +42,8 @@ from nlu_cv import ROOT, _components, _labels, _pipeline
 
 from bot.settings import Settings
 from bot.trainer import real_traffic
-from bot.triage import NO_ANSWER_TOPIC
-from nlu.evaluation import LabelledExample, Prediction, base_intent, score
+from bot.trainer.evaluation import LabelledExample, Prediction, score
+from bot.triage import NO_ANSWER_TOPIC, base_intent
 
 logger = logging.getLogger(__name__)
 

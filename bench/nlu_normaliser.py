@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nlu.evaluation import EvaluationReport, evaluate, train_nlu
+from bot.trainer.evaluation import EvaluationReport, evaluate, train_nlu
 
 __all__ = ["main", "run"]
 

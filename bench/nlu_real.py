@@ -40,8 +40,8 @@ from bot import model_store
 from bot.rasa_runtime import quiet_rasa_logging
 from bot.settings import PROJECT_ROOT, Settings
 from bot.trainer import real_traffic
+from bot.trainer.evaluation import EvaluationReport, LabelledExample, predict
 from bot.triage import KINDS
-from nlu.evaluation import EvaluationReport, LabelledExample, predict
 
 __all__ = ["main"]
 

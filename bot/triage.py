@@ -7,14 +7,30 @@ being stored as JSON next to the message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.language import LANGUAGE_ENTITY
 
-__all__ = ["CHATTER_INTENT", "FALLBACK_INTENT", "KINDS", "NO_ANSWER_TOPIC", "Triage", "kind_of", "triage"]
+__all__ = [
+    "CHATTER_INTENT",
+    "FALLBACK_INTENT",
+    "KINDS",
+    "NO_ANSWER_TOPIC",
+    "RETRIEVAL_DELIMITER",
+    "Triage",
+    "base_intent",
+    "best_guess",
+    "kind_of",
+    "triage",
+]
 
 FALLBACK_INTENT = "nlu_fallback"
+"""Rasa's FallbackClassifier puts this intent first when the model was unsure."""
+
+RETRIEVAL_DELIMITER = "/"
+"""Between a retrieval intent and its topic: "complaint/delivery"."""
 
 CHATTER_INTENT = "chatter"
 """Posts that need no answer (passing mentions, jokes, shared photos, promotions): the bot stays
@@ -37,9 +53,29 @@ _KIND_BY_INTENT = {
 }
 
 
+def base_intent(intent: str) -> str:
+    """The intent without its retrieval topic ("complaint/delivery" -> "complaint")."""
+    return intent.split(RETRIEVAL_DELIMITER, 1)[0]
+
+
+def best_guess(intent: str, confidence: float, ranking: Iterable[tuple[str, float]]) -> tuple[str, float]:
+    """The classifier's own best base intent and its confidence, even when it was unsure.
+
+    Under a fallback this is the top other intent of the ranking: what an agent wants to see, and
+    what the metrics credit, so that the threshold does not blur the classifier's quality. A
+    fallback with nothing else ranked stays the fallback.
+    """
+    if base_intent(intent) != FALLBACK_INTENT:
+        return base_intent(intent), confidence
+    for name, score in ranking:
+        if name and base_intent(name) != FALLBACK_INTENT:
+            return base_intent(name), score
+    return FALLBACK_INTENT, confidence
+
+
 def kind_of(intent: str) -> str:
     """The kind of a (base or retrieval) intent: complaint, question, praise or other."""
-    return _KIND_BY_INTENT.get(intent.split("/", 1)[0], "other")
+    return _KIND_BY_INTENT.get(base_intent(intent), "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,28 +116,23 @@ class Triage:
         return cls(**fields)
 
 
-def _base(intent_name: str) -> str:
-    return intent_name.split("/", 1)[0]
-
-
 def triage(parse_data: dict[str, Any]) -> Triage:
     """Reduces a Rasa parse result (as `/model/parse` returns it) to a `Triage`."""
     intent = parse_data.get("intent") or {}
-    name = _base(intent.get("name") or FALLBACK_INTENT)
+    name = base_intent(intent.get("name") or FALLBACK_INTENT)
     confidence = float(intent.get("confidence") or 0.0)
-
-    guess, guess_confidence = name, confidence
-    if name == FALLBACK_INTENT:
-        ranked = [r for r in parse_data.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
-        if ranked:
-            guess, guess_confidence = _base(ranked[0]["name"]), float(ranked[0]["confidence"])
+    ranking = (
+        (str(entry.get("name") or ""), float(entry.get("confidence") or 0.0))
+        for entry in parse_data.get("intent_ranking") or []
+    )
+    guess, guess_confidence = best_guess(name, confidence, ranking)
 
     topic, topic_confidence = None, None
     selector = (parse_data.get("response_selector") or {}).get(guess) or {}
     response = selector.get("response") or {}
     full_intent = response.get("intent_response_key")
-    if full_intent and "/" in full_intent:
-        topic = full_intent.split("/", 1)[1]
+    if full_intent and RETRIEVAL_DELIMITER in full_intent:
+        topic = full_intent.split(RETRIEVAL_DELIMITER, 1)[1]
         topic_confidence = float(response.get("confidence") or 0.0)
 
     entities = tuple(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.settings import Settings
-from bot.triage import FALLBACK_INTENT, Triage
+from bot.triage import FALLBACK_INTENT, Triage, base_intent
 
 __all__ = ["Uncertainty", "should_review", "uncertainty"]
 
@@ -71,7 +71,7 @@ def _ranking(parse_data: Mapping[str, Any]) -> list[tuple[str, float]]:
     """Base intents by confidence, best first, each once, without the fallback."""
     best: dict[str, float] = {}
     for entry in parse_data.get("intent_ranking") or []:
-        name = str(entry.get("name") or "").split("/", 1)[0]
+        name = base_intent(str(entry.get("name") or ""))
         if name and name != FALLBACK_INTENT:
             best[name] = max(best.get(name, 0.0), float(entry.get("confidence") or 0.0))
     return sorted(best.items(), key=lambda item: -item[1])

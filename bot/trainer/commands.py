@@ -69,9 +69,9 @@ def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.trainer.evaluation import TrainingFailed
     from bot.trainer.report import compare, format_comparison, format_summary, write_report
     from bot.trainer.scoring import RevisionError, nlu_model, reference, score_working_tree, yardsticks
-    from nlu.evaluation import TrainingFailed
 
     heldout = _heldout(settings, args)
     if not heldout.is_file():

@@ -25,6 +25,7 @@ from typing import Any
 from bot.privacy import find_personal_data
 from bot.store.review import ReviewEntry, ReviewInbox
 from bot.trainer.training_data import LocatedExample, nlu_files, normalise, read_examples, read_nlu_file
+from bot.triage import RETRIEVAL_DELIMITER, base_intent
 
 __all__ = [
     "ExportPlan",
@@ -160,7 +161,7 @@ def plan_export(
     from rasa.shared.nlu.training_data import entities_parser
 
     known_intents = {example.intent for example in existing}
-    retrieval = {intent.split("/", 1)[0] for intent in known_intents if "/" in intent}
+    retrieval = {base_intent(intent) for intent in known_intents if RETRIEVAL_DELIMITER in intent}
     by_text: dict[str, LocatedExample] = {}
     for example in existing:
         by_text.setdefault(normalise(example.text), example)

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.triage import NO_ANSWER_TOPIC
-from nlu.evaluation import FALLBACK_INTENT, LabelledExample, Prediction, base_intent
+from bot.trainer.evaluation import LabelledExample, Prediction
+from bot.triage import FALLBACK_INTENT, NO_ANSWER_TOPIC, base_intent
 
 __all__ = ["FaqScope", "curated_answer", "score_faq_scope"]
 _QUESTION = "question"

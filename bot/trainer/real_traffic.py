@@ -13,7 +13,7 @@ third) and reads the texts from the corpus folder when it scores. Labels are the
 The file splits the labelled tweets into `dev` (every choice is made on it, together with
 cross-validation on data/nlu) and `check` (read only to confirm a finished change).
 
-Everything here is plain Python over data; parsing with a model is `nlu.evaluation.predict`.
+Everything here is plain Python over data; parsing with a model is `bot.trainer.evaluation.predict`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.triage import KINDS, NO_ANSWER_TOPIC, kind_of
-from nlu.evaluation import FALLBACK_INTENT, EvaluationReport, LabelledExample, Prediction, score
+from bot.trainer.evaluation import EvaluationReport, LabelledExample, Prediction, score
+from bot.triage import FALLBACK_INTENT, KINDS, NO_ANSWER_TOPIC, kind_of
 
 __all__ = [
     "AIRLINE_CORPUS",

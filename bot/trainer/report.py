@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlu.evaluation import Confusion, EvaluationReport, IntentScores, WrongExample
+from bot.trainer.evaluation import Confusion, EvaluationReport, IntentScores, WrongExample
 
 __all__ = [
     "REPORT_FORMAT",

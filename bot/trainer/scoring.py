@@ -23,8 +23,8 @@ from typing import Any
 import nlu
 from bot import model_store
 from bot.settings import Settings
+from bot.trainer.evaluation import LabelledExample, evaluate, train_nlu
 from bot.trainer.report import SavedReport, load_report
-from nlu.evaluation import LabelledExample, evaluate, train_nlu
 
 __all__ = ["RevisionError", "nlu_model", "reference", "score_revision", "score_working_tree", "yardsticks"]
 
@@ -48,7 +48,7 @@ def nlu_model(project_dir: Path, model_dir: Path, progress: Progress = _quiet) -
     """A model for the project's current data: the full one if trained, else an NLU-only one.
 
     Raises:
-        nlu.evaluation.TrainingFailed: Rasa produced no model.
+        bot.trainer.evaluation.TrainingFailed: Rasa produced no model.
     """
     full = model_store.find_model(project_dir, model_dir)
     if full is not None:
@@ -174,7 +174,7 @@ def yardsticks(settings: Settings, model: Path, progress: Progress = _quiet) -> 
     held-out set's FAQ questions (`bot.trainer.faq_scope`).
     """
     from bot.trainer import faq_scope, real_traffic
-    from nlu.evaluation import load_heldout, predict
+    from bot.trainer.evaluation import load_heldout, predict
 
     project = settings.project_dir
     off_faq_file = project / "tests" / "data" / "off_faq_questions.yml"

@@ -34,6 +34,7 @@ from bot.trainer.references import (
     read_steps,
 )
 from bot.trainer.training_data import DataFileError, LocatedExample, nlu_files, normalise, read_examples
+from bot.triage import RETRIEVAL_DELIMITER, base_intent
 
 __all__ = [
     "DEFAULT_MIN_EXAMPLES",
@@ -355,7 +356,9 @@ def rasa_problems(project: Project, index: ProjectIndex) -> list[Problem]:
                 validator.warn_if_config_mandatory_keys_are_not_set()
         except (RasaException, ValueError, KeyError, TypeError) as exc:
             messages.append(f"Rasa cannot load the project: {exc}")
-    retrieval = {example.intent.split("/", 1)[0] for example in index.examples if "/" in example.intent}
+    retrieval = {
+        base_intent(example.intent) for example in index.examples if RETRIEVAL_DELIMITER in example.intent
+    }
     problems = []
     for message in dict.fromkeys(" ".join(message.split()) for message in messages):
         if not _is_excused(message, index, retrieval):

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.triage import Triage, triage
+import pytest
+
+from bot.triage import Triage, base_intent, best_guess, triage
 
 
 def _parse(intent: str, confidence: float, **extra: Any) -> dict[str, Any]:
@@ -49,3 +51,30 @@ def test_round_trips_through_json_dict() -> None:
 
 def test_empty_parse_is_unsure() -> None:
     assert triage({}).unsure
+
+
+@pytest.mark.parametrize(
+    ("intent", "confidence", "ranking", "expected"),
+    [
+        ("complaint/delivery", 0.9, (), ("complaint", 0.9)),
+        ("praise", 0.7, (("praise", 0.7), ("complaint", 0.2)), ("praise", 0.7)),
+        # Unsure: the classifier's own best guess, topic stripped.
+        ("nlu_fallback", 0.5, (("nlu_fallback", 0.5), ("question/pricing", 0.41)), ("question", 0.41)),
+        ("nlu_fallback", 0.5, (("", 0.45), ("chatter", 0.3)), ("chatter", 0.3)),
+        # Nothing else ranked: the fallback stays, and so counts as wrong in the metrics.
+        ("nlu_fallback", 0.5, (("nlu_fallback", 0.5),), ("nlu_fallback", 0.5)),
+        ("nlu_fallback", 0.5, (), ("nlu_fallback", 0.5)),
+    ],
+)
+def test_best_guess(
+    intent: str, confidence: float, ranking: tuple[tuple[str, float], ...], expected: tuple[str, float]
+) -> None:
+    assert best_guess(intent, confidence, ranking) == expected
+
+
+@pytest.mark.parametrize(
+    ("intent", "expected"),
+    [("complaint/delivery", "complaint"), ("question", "question"), ("a/b/c", "a"), ("", "")],
+)
+def test_base_intent(intent: str, expected: str) -> None:
+    assert base_intent(intent) == expected

@@ -9,7 +9,7 @@ import pytest
 
 from bot.rasa_runtime import RasaRuntime
 from bot.settings import PROJECT_ROOT
-from nlu.evaluation import load_heldout, prediction_from_parse, score
+from bot.trainer.evaluation import load_heldout, prediction_from_parse, score
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "nlu_heldout.yml"
 TRAINING = PROJECT_ROOT / "data" / "nlu"

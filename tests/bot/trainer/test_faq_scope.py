@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.trainer.evaluation import LabelledExample, Prediction
 from bot.trainer.faq_scope import curated_answer, score_faq_scope
-from nlu.evaluation import LabelledExample, Prediction
 
 
 def _question(topic: str, confidence: float, intent: str = "question") -> Prediction:

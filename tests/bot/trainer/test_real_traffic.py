@@ -9,8 +9,8 @@ import yaml
 
 from bot.settings import PROJECT_ROOT
 from bot.trainer import real_traffic
+from bot.trainer.evaluation import LabelledExample, Prediction
 from bot.trainer.real_traffic import LabelledTweet, ResponsePhrases, fitting_first_response
-from nlu.evaluation import LabelledExample, Prediction
 
 
 def _tweet(label: str, a: str, b: str, split: str = "dev") -> LabelledTweet:

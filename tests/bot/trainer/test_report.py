@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.trainer.evaluation import LabelledExample, Prediction, score
 from bot.trainer.report import (
     SavedReport,
     compare,
@@ -18,7 +19,6 @@ from bot.trainer.report import (
     load_report,
     write_report,
 )
-from nlu.evaluation import LabelledExample, Prediction, score
 
 
 def _saved(predictions: dict[str, str], label: str, heldout_sha: str = "abc") -> SavedReport:

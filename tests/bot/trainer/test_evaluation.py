@@ -1,4 +1,4 @@
-"""Metric logic of nlu.evaluation on hand-made predictions (no model needed)."""
+"""Metric logic of bot.trainer.evaluation on hand-made predictions (no model needed)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import json
 
 import pytest
 
-from nlu.evaluation import (
+from bot.trainer.evaluation import (
     Confusion,
     EvaluationReport,
     IntentScores,
     LabelledExample,
     Prediction,
     WrongExample,
-    base_intent,
     prediction_from_parse,
     score,
     scored_intent,
 )
+from bot.triage import base_intent
 
 
 def _pair(

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
+from bot.triage import FALLBACK_INTENT, RETRIEVAL_DELIMITER, base_intent, best_guess
+
 if TYPE_CHECKING:
     from rasa.core.processor import MessageProcessor
 
 __all__ = [
     "COMPLAINT_INTENT",
-    "FALLBACK_INTENT",
     "Confusion",
     "EvaluationReport",
     "IntentScores",
@@ -35,7 +36,6 @@ __all__ = [
     "Prediction",
     "TrainingFailed",
     "WrongExample",
-    "base_intent",
     "evaluate",
     "load_heldout",
     "predict",
@@ -47,9 +47,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_INTENT = "nlu_fallback"
 COMPLAINT_INTENT = "complaint"
-_RETRIEVAL_DELIMITER = "/"
 # Rasa uses this selector key when a ResponseSelector has no `retrieval_intent` of its own.
 _DEFAULT_SELECTOR = "default"
 _SELECTOR_INTENTS_KEY = "all_retrieval_intents"
@@ -152,25 +150,11 @@ class EvaluationReport:
         return dataclasses.asdict(self, dict_factory=_json_dict)
 
 
-def base_intent(intent: str) -> str:
-    """The intent without its retrieval topic ("complaint/delivery" -> "complaint")."""
-    return intent.split(_RETRIEVAL_DELIMITER, 1)[0]
-
-
 def scored_intent(prediction: Prediction) -> tuple[str, float]:
-    """The base intent (and its confidence) that the intent metrics credit to a prediction.
-
-    A fallback is scored as the classifier's own best guess, the top non-fallback intent of
-    the ranking, so that the threshold does not blur the classifier's quality; the fallback
-    rate is reported on its own. A fallback without any other ranked intent stays
-    "nlu_fallback" and so counts as wrong.
-    """
-    if base_intent(prediction.intent) != FALLBACK_INTENT:
-        return base_intent(prediction.intent), prediction.confidence
-    for name, confidence in prediction.ranking:
-        if base_intent(name) != FALLBACK_INTENT:
-            return base_intent(name), confidence
-    return FALLBACK_INTENT, prediction.confidence
+    """The base intent (and its confidence) that the intent metrics credit to a prediction: the
+    classifier's best guess (`bot.triage.best_guess`), so a fallback counts as that guess and the
+    fallback rate is reported on its own. A fallback with nothing else ranked counts as wrong."""
+    return best_guess(prediction.intent, prediction.confidence, prediction.ranking)
 
 
 def score(
@@ -386,7 +370,7 @@ def _score_topics(
     totals: Counter[str] = Counter()
     errors: list[WrongExample] = []
     for example, prediction in pairs:
-        if _RETRIEVAL_DELIMITER not in example.intent:
+        if RETRIEVAL_DELIMITER not in example.intent:
             continue
         retrieval_intent = base_intent(example.intent)
         selector = retrieval_intent if retrieval_intent in prediction.topics else _DEFAULT_SELECTOR
