@@ -18,9 +18,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Firstline's configuration. Environment variables are the field names prefixed `FIRSTLINE_`."""
 
-    data_dir: Path = Field(PROJECT_ROOT / "var", description="Where the SQLite files live.")
+    data_dir: Path = Field(
+        PROJECT_ROOT / "var",
+        description="Where the SQLite files live, with the generated session secret and the reports "
+        "of `firstline nlu test`.",
+    )
     database_url: str = Field(
-        "", description="SQLAlchemy URL of Firstline's store; empty means SQLite in data_dir."
+        "",
+        description="SQLAlchemy URL of Firstline's store (e.g. `postgresql://…`); empty means SQLite "
+        "in data_dir.",
     )
     tracker_store_url: str = Field(
         "",
@@ -37,19 +43,28 @@ class Settings(BaseSettings):
     corpora_dir: Path = Field(
         PROJECT_ROOT.parent / "shared" / "corpora",
         description="Real-traffic corpora whose licences keep their texts out of this repository; "
-        "the real-traffic yardstick reads tweet texts from here by id.",
+        "the real-traffic yardstick (`bench/nlu_real.py`, `firstline nlu test`) reads tweet texts "
+        "from here by id.",
     )
     action_server_url: str = Field(
         "",
         description="URL of a rasa-sdk action server; empty runs the actions inside the service.",
     )
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field(
+        "127.0.0.1", description="The address the service listens on (`firstline run --host` overrides it)."
+    )
+    port: int = Field(8080, description="The port it listens on (`firstline run --port` overrides it).")
     public_url: str = Field(
-        "", description="The service's address as customers reach it; builds web DM links."
+        "",
+        description="The service's address as customers reach it; empty means http://host:port. It "
+        "builds the web channel's links; when set, a configured Telegram bot gets its updates by "
+        "webhook, and when it is https:// the cookies are Secure.",
     )
 
-    brand_name: str = "Kestrel"
+    brand_name: str = Field(
+        "Kestrel",
+        description="The brand's name, shown in the agent console and put into canned replies as `{brand}`.",
+    )
     question_confidence: float = Field(
         0.6, description="A curated answer is only given above this response-selector confidence."
     )
@@ -62,11 +77,17 @@ class Settings(BaseSettings):
     review_margin: float = Field(
         0.1, description="So do messages whose second intent came within this much of the first."
     )
-    log_level: str = "INFO"
+    log_level: str = Field(
+        "INFO",
+        description="Level of Firstline's own log (DEBUG, INFO, WARNING, ERROR); Rasa, TensorFlow, "
+        "the web servers and the other chatty libraries log warnings only, whatever it says.",
+    )
     session_secret: SecretStr | None = Field(
         None,
-        description="Signs the agent console's session cookies; empty means one generated once "
-        "and kept in data_dir/session_secret. Set the same value on every instance.",
+        description="Signs the agent console's session cookies and, with a derived key, the web "
+        "channel's visitor cookies; empty means one generated once and kept in "
+        "data_dir/session_secret. Set the same value on every instance.",
+        shown_default="(generated)",
     )
     console_session_hours: float = Field(
         12.0,
@@ -88,7 +109,8 @@ class Settings(BaseSettings):
         None,
         description="Shared with the brand's website, which sends identifier_hash = "
         "HMAC-SHA256(this, identifier) (hex) for its signed-in customer; a valid pair binds the "
-        "visitor to that customer id. Empty: web visitors are anonymous, one per browser cookie.",
+        "visitor to that customer id (as Chatwoot's identity validation does). Empty: web visitors "
+        "are anonymous, one per browser cookie.",
     )
     web_audience_cap: int = Field(
         0,
@@ -99,10 +121,16 @@ class Settings(BaseSettings):
 
     # --- rate limits (per minute; 0 turns a limit off) ----------------------------------------
     rate_limit_web_per_address: int = Field(
-        20, ge=0, description="Web channel messages a minute from one client address (429 beyond)."
+        20,
+        ge=0,
+        description="Web channel messages a minute from one client address; beyond it, 429 with "
+        "Retry-After and nothing is stored.",
     )
     rate_limit_web_per_visitor: int = Field(
-        10, ge=0, description="Web channel messages a minute from one visitor identity (429 beyond)."
+        10,
+        ge=0,
+        description="Web channel messages a minute from one visitor identity; beyond it, 429 with "
+        "Retry-After and nothing is stored.",
     )
     rate_limit_login_per_address: int = Field(
         20,
@@ -121,8 +149,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "",
         description="Comma-separated addresses or networks of reverse proxies whose "
-        "X-Forwarded-For is believed when counting limits per client address; empty believes "
-        "none (the header can be forged by anyone who reaches the service directly).",
+        "X-Forwarded-For is believed when counting limits per client address: the last address "
+        "in it that is not a trusted proxy is the client. Empty believes none (the header can be "
+        "forged by anyone who reaches the service directly).",
     )
 
     # --- delivery ----------------------------------------------------------------------------
@@ -130,12 +159,14 @@ class Settings(BaseSettings):
         6, description="Attempts before an outgoing message the platform keeps failing is dead-lettered."
     )
     send_backoff_seconds: float = Field(
-        2.0, description="First retry delay; each later one doubles, capped at 5 minutes."
+        2.0,
+        description="First retry delay; each later one doubles, capped at 5 minutes, and none is "
+        "shorter than the platform asked for.",
     )
     turn_lease_seconds: float = Field(
         30.0,
-        description="An accepted message not answered after this long (its instance died) is "
-        "picked up again by a running instance.",
+        description="How long an accepted message, or a reply's first send, belongs to the instance "
+        "handling it; if that instance dies, a running one finishes the work after this long.",
     )
 
     # --- business hours and SLA -----------------------------------------------------------------
@@ -148,13 +179,16 @@ class Settings(BaseSettings):
         "always. Outside them the acknowledgement says when people are back and the SLA clock pauses.",
     )
     sla_pickup_minutes: float = Field(
-        60.0, gt=0, description="Target business minutes from a handoff to a person picking it up."
+        60.0,
+        gt=0,
+        description="Target business minutes from a handoff to a person picking it up; the queue's "
+        "clock turns amber with under a quarter of it left, red when it has run out.",
     )
     followup_after_minutes: float = Field(
         120.0,
         ge=0,
-        description="A public follow-up when an invited customer has not come to the private chat "
-        "after this long; 0 turns it off.",
+        description='Once, a public "still here to help" when an invited customer has not come to '
+        "the private chat after this long; 0 turns it off.",
     )
     checkback_after_hours: float = Field(
         0.0, ge=0, description="A check-back message this long after a case is resolved; 0 turns it off."
@@ -169,22 +203,36 @@ class Settings(BaseSettings):
     )
 
     # --- Telegram ----------------------------------------------------------------------------
-    telegram_token: SecretStr | None = Field(None, description="The bot token from @BotFather.")
+    telegram_token: SecretStr | None = Field(
+        None, description="The bot token from @BotFather; Telegram stays off without it."
+    )
     telegram_api_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (a local Bot API server, tests)."
     )
     telegram_webhook_secret: SecretStr | None = Field(
-        None, description="Telegram's secret_token for webhooks; required when public_url is set."
+        None,
+        description="Telegram's secret_token for webhooks, 1-256 of A-Z a-z 0-9 _ -; required when "
+        "public_url is set.",
     )
 
     # --- X -----------------------------------------------------------------------------------
-    x_bearer_token: SecretStr | None = Field(None, description="App bearer token (reading mentions).")
-    x_consumer_key: SecretStr | None = None
-    x_consumer_secret: SecretStr | None = Field(
-        None, description="Also signs Account Activity webhooks (CRC and event signatures)."
+    x_bearer_token: SecretStr | None = Field(
+        None, description="The app's bearer token: reads mentions on the app's own rate limit."
     )
-    x_access_token: SecretStr | None = Field(None, description="The brand account's user token.")
-    x_access_token_secret: SecretStr | None = None
+    x_consumer_key: SecretStr | None = Field(
+        None, description="The app's API key (consumer key); X starts only when all five keys are set."
+    )
+    x_consumer_secret: SecretStr | None = Field(
+        None,
+        description="The API key's secret; it also signs Account Activity webhooks (CRC and event "
+        "signatures).",
+    )
+    x_access_token: SecretStr | None = Field(
+        None, description="The brand account's access token (OAuth 1.0a: the bot posts as that account)."
+    )
+    x_access_token_secret: SecretStr | None = Field(
+        None, description="The secret that goes with the brand account's access token."
+    )
     x_api_url: str = Field("https://api.twitter.com", description="X API host (a local fake, tests).")
     x_poll_seconds: float = Field(15.0, description="Pause between polls of mentions and DMs.")
 
