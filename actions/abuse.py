@@ -7,8 +7,9 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import fill, message_context, phrasebook
+from actions.context import message_context, phrasebook
 from bot.acknowledgement import pick
+from bot.wording import fill
 
 __all__ = ["ActionHandleAbuse"]
 
@@ -30,5 +31,5 @@ class ActionHandleAbuse(Action):
                 "abuse",
             )
             if variants:
-                dispatcher.utter_message(text=fill(variants[0], context))
+                dispatcher.utter_message(text=fill(variants[0], context.placeholders))
         return []

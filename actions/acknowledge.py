@@ -8,8 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.after_hours import back_at, with_back_at
-from actions.context import fill, fit, message_context, phrasebook
+from actions.context import fit, message_context, phrasebook
 from bot.acknowledgement import AckRequest, compose_acknowledgement, pick
+from bot.wording import fill
 
 __all__ = ["ActionAcknowledgeComplaint", "ActionAcknowledgeUnsure"]
 
@@ -57,7 +58,11 @@ class ActionAcknowledgeUnsure(Action):
         # A short reply to what the bot just said is the next step, not a message it missed.
         key = "utter_continue_case" if context.continues else "utter_unsure"
         variants = pick(phrases.get(key, ()), context.seed, key)
-        text = fill(variants[0], context) if variants else "A person from our team will answer you here."
+        text = (
+            fill(variants[0], context.placeholders)
+            if variants
+            else "A person from our team will answer you here."
+        )
         text = with_back_at(context, phrases, text, back_at(tracker))
         dispatcher.utter_message(text=fit(context, phrases, text))
         return []

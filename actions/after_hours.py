@@ -12,11 +12,12 @@ from functools import lru_cache
 
 from rasa_sdk import Tracker
 
-from actions.context import MessageContext, fill, settings
-from bot.acknowledgement import BACK_AT_FALLBACK, Phrasebook, pick
+from actions.context import MessageContext, settings
+from bot.acknowledgement import BACK_AT_FALLBACK, pick
 from bot.business_hours import BusinessHours, describe_opening
 from bot.messages import utcnow
 from bot.text_limits import measure
+from bot.wording import Phrasebook, fill
 
 __all__ = ["back_at", "business_hours", "with_back_at", "written_at"]
 
@@ -56,7 +57,7 @@ def with_back_at(context: MessageContext, phrases: Phrasebook, text: str, back: 
         return text
     variants = pick(phrases.get("utter_back_at", ()), context.seed, "utter_back_at") or [BACK_AT_FALLBACK]
     for variant in variants:
-        candidate = f"{text} {fill(variant.replace('{back_at}', back), context)}"
+        candidate = f"{text} {fill(variant, {**context.placeholders, 'back_at': back})}"
         if measure(candidate, context.platform) <= context.char_limit:
             return candidate
     return text

@@ -9,10 +9,11 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.after_hours import back_at, with_back_at
-from actions.context import fill, fit, message_context, phrasebook, settings
+from actions.context import fit, message_context, phrasebook, settings
 from bot.acknowledgement import pick
 from bot.text_limits import measure
 from bot.triage import NO_ANSWER_TOPIC
+from bot.wording import fill
 
 __all__ = ["NO_CURATED_ANSWER", "ActionAnswerQuestion"]
 
@@ -41,7 +42,7 @@ class ActionAnswerQuestion(Action):
         curated = topic is not None and key != NO_CURATED_ANSWER
         answers = pick(phrases.get(key, ()), context.seed, key) if curated else []
         if answers and confidence >= settings().question_confidence:
-            answer = fill(answers[0], context)
+            answer = fill(answers[0], context.placeholders)
             if measure(answer, context.platform) <= context.char_limit:
                 # On a public post with personal data in it, the privacy nudge comes along.
                 if context.personal_data:
@@ -49,7 +50,11 @@ class ActionAnswerQuestion(Action):
                 dispatcher.utter_message(text=answer)
                 return []
         variants = pick(phrases.get(NO_CURATED_ANSWER, ()), context.seed, NO_CURATED_ANSWER)
-        text = fill(variants[0], context) if variants else "A person from our team will answer you here."
+        text = (
+            fill(variants[0], context.placeholders)
+            if variants
+            else "A person from our team will answer you here."
+        )
         text = with_back_at(context, phrases, text, back_at(tracker))
         dispatcher.utter_message(text=fit(context, phrases, text))
         return [FollowupAction("action_hand_off")]

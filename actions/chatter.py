@@ -9,9 +9,10 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import NO_CURATED_ANSWER
-from actions.context import fill, fit, message_context, phrasebook
+from actions.context import fit, message_context, phrasebook
 from bot.acknowledgement import pick
 from bot.question_shape import asks_something
+from bot.wording import fill
 
 __all__ = ["ActionRespondChatter"]
 
@@ -36,11 +37,11 @@ class ActionRespondChatter(Action):
             # Filed as chatter but shaped like a question: a person answers, never silence.
             variants = pick(phrases.get(NO_CURATED_ANSWER, ()), context.seed, NO_CURATED_ANSWER)
             if variants:
-                dispatcher.utter_message(text=fit(context, phrases, fill(variants[0], context)))
+                dispatcher.utter_message(text=fit(context, phrases, fill(variants[0], context.placeholders)))
             return [FollowupAction("action_hand_off")]
         if context.public:
             return []
         variants = pick(phrases.get("utter_chatter", ()), context.seed, "utter_chatter")
         if variants:
-            dispatcher.utter_message(text=fill(variants[0], context))
+            dispatcher.utter_message(text=fill(variants[0], context.placeholders))
         return []

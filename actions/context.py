@@ -13,13 +13,14 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from bot.acknowledgement import Phrasebook, first_name, pick
+from bot import wording
+from bot.acknowledgement import first_name, pick
 from bot.continuation import continues, seconds_since_bot_spoke
-from bot.language import LANGUAGE_ENTITY
 from bot.privacy import PersonalData, find_personal_data
 from bot.settings import Settings
 from bot.text_limits import LIMITS, measure
 from bot.triage import Triage, triage
+from bot.wording import Phrasebook, fill
 
 __all__ = ["MessageContext", "fit", "message_context", "phrasebook", "settings"]
 
@@ -59,6 +60,11 @@ class MessageContext:
         return str(self.message_id if self.message_id is not None else self.text)
 
     @property
+    def placeholders(self) -> dict[str, str | None]:
+        """What the wording's `{name}` and `{dm_link}` stand for in this message's reply."""
+        return {"name": self.name, "dm_link": self.dm_link}
+
+    @property
     def topic(self) -> str | None:
         confident = (self.triage.topic_confidence or 0.0) >= TOPIC_CONFIDENCE
         return self.triage.topic if confident else None
@@ -93,36 +99,8 @@ def message_context(tracker: Tracker) -> MessageContext:
 
 
 def phrasebook(domain: dict[str, Any], language: str | None = None) -> Phrasebook:
-    """The domain's responses as plain text variants, keyed by response name, in `language`.
-
-    A variation may carry a `condition` on the `language` slot, as Rasa's conditional response
-    variations do; as in Rasa's own NLG, the variations whose condition matches win, and the
-    unconditioned ones (English) are used when none does.
-    """
-    book: Phrasebook = {}
-    for name, variants in (domain.get("responses") or {}).items():
-        usable = [v for v in variants if isinstance(v, dict) and v.get("text")]
-        matching = [v["text"] for v in usable if v.get("condition") and _holds(v["condition"], language)]
-        book[name] = matching or [v["text"] for v in usable if not v.get("condition")]
-    return book
-
-
-def _holds(condition: Any, language: str | None) -> bool:
-    """Whether a response condition (a list of slot tests) holds for the message's language."""
-    if not isinstance(condition, list):
-        return False
-    return all(
-        isinstance(test, dict)
-        and test.get("type") == "slot"
-        and test.get("name") == LANGUAGE_ENTITY
-        and test.get("value") == language
-        for test in condition
-    )
-
-
-def fill(template: str, context: MessageContext) -> str:
-    text = template.replace("{dm_link}", context.dm_link or "")
-    return text.replace("{name}", context.name or "").replace(" ,", ",").strip()
+    """The domain's wording in the message's language (`bot.wording.phrasebook`)."""
+    return wording.phrasebook(domain.get("responses") or {}, language)
 
 
 def fit(context: MessageContext, phrases: Phrasebook, text: str) -> str:
@@ -135,7 +113,7 @@ def fit(context: MessageContext, phrases: Phrasebook, text: str) -> str:
         return text
     key = "utter_dm_privacy" if context.personal_data else "utter_dm_invite"
     for variant in pick(phrases.get(key, ()), context.seed, key):
-        candidate = f"{text} {fill(variant, context)}"
+        candidate = f"{text} {fill(variant, context.placeholders)}"
         if measure(candidate, context.platform) <= context.char_limit:
             return candidate
     return text

@@ -14,27 +14,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.text_limits import measure
+from bot.wording import Phrasebook, fill
 
 __all__ = [
     "BACK_AT_FALLBACK",
     "MAX_NAME_CHARS",
     "AckRequest",
-    "Phrasebook",
     "compose_acknowledgement",
     "first_name",
     "pick",
 ]
 
-Phrasebook = Mapping[str, Sequence[str]]
-
 BACK_AT_FALLBACK = "Our team is back {back_at} and will pick this up then."
 """Used when the domain has no `utter_back_at` (a model trained before it was added)."""
-
-_NAME_SLOTS = (re.compile(r"^\{name\},\s*"), re.compile(r",\s*\{name\}"), re.compile(r"\{name\}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +94,6 @@ def pick(variants: Sequence[str], seed: str, part: str) -> list[str]:
     return list(variants[start:]) + list(variants[:start])
 
 
-def _fill(template: str, name: str | None, dm_link: str | None, back_at: str | None = None) -> str:
-    if name:
-        text = template.replace("{name}", name)
-    else:
-        text = template
-        for slot in _NAME_SLOTS:
-            text = slot.sub("", text)
-        text = text[:1].upper() + text[1:]
-    return text.replace("{dm_link}", dm_link or "").replace("{back_at}", back_at or "").strip()
-
-
 def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
     """The acknowledgement text for one complaint, within `request.limit` when at all possible."""
 
@@ -116,7 +101,8 @@ def compose_acknowledgement(phrases: Phrasebook, request: AckRequest) -> str:
         variants = pick(phrases.get(key, ()), request.seed, key)
         if not variants and key == "utter_back_at":
             variants = [BACK_AT_FALLBACK]
-        return [_fill(t, request.name, request.dm_link, request.back_at) for t in variants]
+        values = {"name": request.name, "dm_link": request.dm_link, "back_at": request.back_at}
+        return [fill(t, values) for t in variants]
 
     topic_key = f"utter_complaint/{request.topic}" if request.topic else ""
     understanding = options(topic_key) if topic_key in phrases else options("utter_ack_understanding")

@@ -12,33 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.acknowledgement import Phrasebook
 from bot.delivery import Delivery
 from bot.followups import STILL_HERE, SYSTEM, FollowupPolicy, compose, decide
 from bot.messages import Customer, OutboundMessage, utcnow
 from bot.store.followups import DueFollowup, FollowupStore
 from bot.text_limits import LIMITS
+from bot.wording import Phrasebook, phrasebook
 
 if TYPE_CHECKING:
     from bot.service import Service
 
-__all__ = ["FollowupScheduler", "Tick", "phrasebook_of"]
+__all__ = ["FollowupScheduler", "Tick"]
 
 logger = logging.getLogger(__name__)
-
-
-def phrasebook_of(responses: Mapping[str, object]) -> Phrasebook:
-    """Plain text variants of a Rasa domain's `responses`."""
-    book: dict[str, list[str]] = {}
-    for name, variants in responses.items():
-        if isinstance(variants, list):
-            book[name] = [v["text"] for v in variants if isinstance(v, dict) and v.get("text")]
-    return book
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +67,7 @@ class FollowupScheduler:
             FollowupStore(service.repository.engine),
             service.gateway.delivery,
             FollowupPolicy.from_settings(service.settings),
-            phrasebook_of(service.rasa.domain.responses),
+            phrasebook(service.rasa.domain.responses),
             interval=service.settings.followup_poll_seconds,
         )
 

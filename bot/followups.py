@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.acknowledgement import Phrasebook, first_name, pick
+from bot.acknowledgement import first_name, pick
 from bot.business_hours import BusinessHours
 from bot.text_limits import measure
+from bot.wording import Phrasebook, fill
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -182,23 +183,6 @@ def compose(
     key = RESPONSES[kind]
     name = first_name(display_name)
     variants = pick(phrases.get(key, ()), seed, key) or [FALLBACK_WORDING[kind]]
-    texts = [_fill(variant, name, dm_link) for variant in variants]
+    texts = [fill(variant, {"name": name, "dm_link": dm_link}) for variant in variants]
     fitting = [text for text in texts if measure(text, platform) <= limit]
     return fitting[0] if fitting else min(texts, key=lambda text: measure(text, platform))
-
-
-def _fill(template: str, name: str | None, dm_link: str | None) -> str:
-    text = template.replace("{dm_link}", dm_link or "")
-    if name:
-        text = text.replace("{name}", name)
-    else:
-        for slot, rest in (
-            (", {name}", ""),
-            (" {name},", ","),
-            ("{name}, ", ""),
-            (" {name}", ""),
-            ("{name}", ""),
-        ):
-            text = text.replace(slot, rest)
-    text = " ".join(text.split())
-    return text[:1].upper() + text[1:]

@@ -29,6 +29,7 @@ from bot.graph_runner import SequentialGraphRunner
 from bot.settings import Settings
 from bot.tracker_store import WriteBehindTrackerStore
 from bot.triage import FALLBACK_INTENT
+from bot.wording import phrasebook
 
 __all__ = ["InProcessActions", "RasaRuntime", "first_text"]
 
@@ -91,12 +92,10 @@ def lock_store_for(url: str) -> LockStore:
 
 
 def first_text(domain: Domain, response: str) -> str | None:
-    """The first text variant of a domain response, for wording the service sends itself."""
-    for variant in domain.responses.get(response) or []:
-        text = variant.get("text")
-        if text:
-            return str(text)
-    return None
+    """The first (default-language) text variant of a domain response, for wording the service
+    sends itself."""
+    variants = phrasebook(domain.responses).get(response)
+    return variants[0] if variants else None
 
 
 def disarm_intent_syntax(text: str) -> str:

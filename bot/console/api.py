@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.console.auth import ADMIN, READ, WORK
-from bot.console.context import Console, fill_placeholders, flash
+from bot.console.context import Console, flash
 from bot.errors import BotError, InvalidMessage, NotFound
 from bot.input_limits import InputError, ascii_int, read_json
 from bot.messages import OutboundMessage
@@ -27,6 +27,7 @@ from bot.store.accounts import Account
 from bot.store.casework import CaseworkRepository, Conflict, InvalidInput, QueueItem
 from bot.store.models import Handoff
 from bot.text_limits import LIMITS, measure
+from bot.wording import fill
 
 __all__ = ["CLOSE_ACTIONS", "api_routes", "canned_values", "char_limit", "close_handoff", "queue_item_dict"]
 
@@ -342,7 +343,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
                         "id": r.id,
                         "title": r.title,
                         "text": r.text,
-                        "filled": fill_placeholders(r.text, values),
+                        "filled": fill(r.text, values, keep_unknown=True),
                     }
                     for r in replies
                 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,10 +21,9 @@ from bot.store.accounts import AccountRepository
 from bot.store.casework import CaseworkRepository
 from bot.store.console_sessions import SessionStore
 
-__all__ = ["Console", "fill_placeholders", "human_duration", "time_tag"]
+__all__ = ["Console", "human_duration", "time_tag"]
 
 _HERE = Path(__file__).resolve().parent
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _TIME_STYLES = {"datetime": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S", "time": "%H:%M"}
 SECURITY_HEADERS = {
     # Everything the console loads is its own: no inline scripts, no frames, no other origins.
@@ -66,11 +64,6 @@ def time_tag(value: datetime | None, style: str = "datetime") -> Markup:
     return Markup('<time datetime="{}" data-style="{}">{} UTC</time>').format(
         at.isoformat(), style, at.strftime(_TIME_STYLES[style])
     )
-
-
-def fill_placeholders(text: str, values: dict[str, str]) -> str:
-    """Fills `{name}`-style placeholders; unknown ones stay visible for the agent to fix."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 def _utc_iso(value: datetime) -> str:

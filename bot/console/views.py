@@ -28,11 +28,12 @@ from bot.console.auth import (
     signed_in,
     verify_password_off_loop,
 )
-from bot.console.context import SECURITY_HEADERS, Console, fill_placeholders, flash
+from bot.console.context import SECURITY_HEADERS, Console, flash
 from bot.errors import NotFound
 from bot.handoff import REASONS
 from bot.store.accounts import ROLES, Account, AccountRepository, InvalidAccount
 from bot.store.casework import InvalidInput
+from bot.wording import fill
 
 __all__ = ["page_routes"]
 
@@ -135,7 +136,7 @@ def page_routes(console: Console) -> list[BaseRoute]:
             "understood": understood,
             "clock": console.clock(view.handoff.received_at, view.handoff.claimed_at),
             "colleagues": [a for a in accounts.all() if a.active and a.role in WORK],
-            "canned": [(r.title, fill_placeholders(r.text, values)) for r in casework.canned_replies()],
+            "canned": [(r.title, fill(r.text, values, keep_unknown=True)) for r in casework.canned_replies()],
             "limits": {
                 c.id: char_limit(console, c.platform)
                 for c in [*view.conversations, *(c for chat in view.unverified for c in chat.conversations)]
