@@ -7,25 +7,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from bot import model_store
+from bot.progress import progress
 from bot.settings import Settings
 
 __all__ = ["main"]
 
 logger = logging.getLogger("firstline")
-
-
-def _progress(message: str) -> None:
-    print(f"[firstline] {message}", file=sys.stderr, flush=True)
 
 
 # Packages whose deprecation notices are addressed to their own maintainers or to Rasa's: someone
@@ -78,27 +74,11 @@ def _setup_logging(settings: Settings) -> None:
     quiet_rasa_logging()
 
 
-def ensure_model(settings: Settings, *, force: bool = False) -> Path:
-    from bot import model_store
-
-    existing = model_store.find_model(settings.project_dir, settings.model_dir)
-    if existing and not force:
-        _progress(f"model {existing.name} matches the current data")
-        return existing
-    _progress("training the model on data/ (the first time takes a minute or two)")
-    started = time.monotonic()
-    # Rasa prints its own progress to standard output; here standard output is for JSON only.
-    with contextlib.redirect_stdout(sys.stderr):
-        path = model_store.train(settings.project_dir, settings.model_dir)
-    _progress(f"trained {path.name} in {time.monotonic() - started:.0f} s")
-    return path
-
-
 def _build_service(settings: Settings) -> Any:
     from bot.service import Service
 
-    model = ensure_model(settings)
-    _progress("loading the model and opening the store")
+    model = model_store.ensure(settings.project_dir, settings.model_dir)
+    progress("loading the model and opening the store")
     return Service.build(settings, model)
 
 
@@ -109,16 +89,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     service = _build_service(settings)
     host, port = args.host or settings.host, args.port or settings.port
-    _progress(f"Firstline is up: open http://{host}:{port}/ to play customer and agent (Ctrl-C stops)")
+    progress(f"Firstline is up: open http://{host}:{port}/ to play customer and agent (Ctrl-C stops)")
     # ws="none": the service has no websocket routes, and uvicorn's websocket support does not
     # import against the websockets release Rasa pins.
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning", ws="none")
-    _progress("stopped")
+    progress("stopped")
     return 0
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
-    ensure_model(settings, force=args.force)
+    model_store.ensure(settings.project_dir, settings.model_dir, force=args.force)
     return 0
 
 
@@ -135,7 +115,7 @@ def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
     service = _build_service(settings)
     adapter = service.adapters.get(args.platform)
     if adapter is None:
-        _progress(f"the {args.platform} adapter is not configured")
+        progress(f"the {args.platform} adapter is not configured")
         return 2
     key = f"{'public' if args.public else 'private'}:{args.user}"
     message = InboundMessage(
@@ -149,7 +129,7 @@ def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
     try:
         outcome = asyncio.run(_say_once(service, message))
     except InvalidMessage as exc:
-        _progress(f"refused: {exc}")
+        progress(f"refused: {exc}")
         return 2
     result = outcome.to_dict()
     result["handoff"] = service.repository.packet(outcome.handoff_id) if outcome.handoff_id else None
@@ -181,10 +161,10 @@ def cmd_close(settings: Settings, args: argparse.Namespace) -> int:
     try:
         repository.close_handoff(args.id, args.status, args.outcome)
     except NotFound as exc:
-        _progress(f"not found: {exc}")
+        progress(f"not found: {exc}")
         return 1
     except Conflict as exc:
-        _progress(f"refused: {exc}")
+        progress(f"refused: {exc}")
         return 1
     print(json.dumps(repository.packet(args.id), indent=2, ensure_ascii=False))
     return 0
@@ -192,7 +172,7 @@ def cmd_close(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     _repository(settings)
-    _progress(f"the store at {settings.store_url} is at the newest schema")
+    progress(f"the store at {settings.store_url} is at the newest schema")
     return 0
 
 

@@ -8,11 +8,16 @@ checkouts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import sys
+import time
 from pathlib import Path
 
-__all__ = ["find_model", "fingerprint", "model_path", "train"]
+from bot.progress import progress
+
+__all__ = ["ensure", "find_model", "fingerprint", "model_path", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +64,19 @@ def train(project_dir: Path, model_dir: Path) -> Path:
     if result.code != 0 or not target.is_file():
         raise RuntimeError(f"training failed (rasa exit code {result.code})")
     return target
+
+
+def ensure(project_dir: Path, model_dir: Path, *, force: bool = False) -> Path:
+    """The model for the current data: the one already trained, or one trained now (`force`:
+    trained now in any case), saying which on standard error."""
+    existing = find_model(project_dir, model_dir)
+    if existing and not force:
+        progress(f"model {existing.name} matches the current data")
+        return existing
+    progress("training the model on data/ (the first time takes a minute or two)")
+    started = time.monotonic()
+    # Rasa prints its own progress to standard output; a command's standard output is for JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        path = train(project_dir, model_dir)
+    progress(f"trained {path.name} in {time.monotonic() - started:.0f} s")
+    return path

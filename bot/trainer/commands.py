@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bot import model_store
+from bot.progress import progress
 from bot.settings import Settings
 
 __all__ = ["add_nlu_commands"]
 
 logger = logging.getLogger(__name__)
-
-
-def _progress(message: str) -> None:
-    print(f"[firstline] {message}", file=sys.stderr, flush=True)
 
 
 def _heldout(settings: Settings, args: argparse.Namespace) -> Path:
@@ -32,7 +29,7 @@ def _heldout(settings: Settings, args: argparse.Namespace) -> Path:
 def _problems(settings: Settings, min_examples: int) -> list[Any]:
     from bot.trainer.validation import Project, validate
 
-    _progress("validating config, domain and data (Rasa's checks and Firstline's)")
+    progress("validating config, domain and data (Rasa's checks and Firstline's)")
     return validate(Project.at(settings.project_dir), min_examples=min_examples)
 
 
@@ -40,30 +37,28 @@ def _report_problems(problems: list[Any]) -> None:
     for problem in problems:
         print(problem, flush=True)
     if problems:
-        _progress(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+        progress(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
 
 
 def cmd_nlu_validate(settings: Settings, args: argparse.Namespace) -> int:
     problems = _problems(settings, args.min_examples)
     _report_problems(problems)
     if not problems:
-        _progress("the data is valid")
+        progress("the data is valid")
     return 1 if problems else 0
 
 
 def cmd_nlu_train(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.cli import ensure_model
-
     problems = _problems(settings, args.min_examples)
     if problems:
         _report_problems(problems)
-        _progress("not training on data that fails validation; fix the lines above first")
+        progress("not training on data that fails validation; fix the lines above first")
         return 1
-    _progress("the data is valid")
+    progress("the data is valid")
     try:
-        ensure_model(settings, force=args.force)
+        model_store.ensure(settings.project_dir, settings.model_dir, force=args.force)
     except RuntimeError as exc:
-        _progress(f"training failed: {exc}")
+        progress(f"training failed: {exc}")
         return 1
     return 0
 
@@ -75,12 +70,12 @@ def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
 
     heldout = _heldout(settings, args)
     if not heldout.is_file():
-        _progress(f"no held-out file at {heldout}")
+        progress(f"no held-out file at {heldout}")
         return 2
     started = time.monotonic()
     try:
         before = (
-            reference(settings.project_dir, args.compare, settings.model_dir, heldout, _progress)
+            reference(settings.project_dir, args.compare, settings.model_dir, heldout, progress)
             if args.compare
             else None
         )
@@ -88,24 +83,24 @@ def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
             settings.project_dir,
             settings.model_dir,
             heldout,
-            _progress,
+            progress,
             model=Path(args.model) if args.model else None,
         )
     except (RevisionError, ValueError) as exc:
-        _progress(str(exc))
+        progress(str(exc))
         return 2
     except TrainingFailed as exc:
-        _progress(f"training failed: {exc}")
+        progress(f"training failed: {exc}")
         return 1
     print("\n".join(format_summary(after)))
     model = Path(args.model) if args.model else nlu_model(settings.project_dir, settings.model_dir)
-    print("\n" + "\n".join(yardsticks(settings, model, _progress)))
+    print("\n" + "\n".join(yardsticks(settings, model, progress)))
     out_dir = Path(args.out) if args.out else settings.data_dir / "nlu-report"
     json_path, html_path = write_report(after, out_dir)
     if before is not None:
         print(f"\nCompared with {before.label}:")
         print("\n".join(format_comparison(compare(before, after))))
-    _progress(f"report: {json_path} and {html_path} ({time.monotonic() - started:.0f} s)")
+    progress(f"report: {json_path} and {html_path} ({time.monotonic() - started:.0f} s)")
     return 0
 
 
@@ -134,9 +129,9 @@ def cmd_nlu_export(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose()
     for skipped in plan.skipped:
         print(f"review item {skipped.item_id}: skipped, {skipped.reason}: {skipped.text}")
-    _progress(f"{'would write' if args.dry_run else 'wrote'} {len(plan.written)} new examples to {out}")
+    progress(f"{'would write' if args.dry_run else 'wrote'} {len(plan.written)} new examples to {out}")
     if plan.written and not args.dry_run:
-        _progress("next: firstline nlu validate, firstline nlu train, firstline nlu test --compare HEAD")
+        progress("next: firstline nlu validate, firstline nlu train, firstline nlu test --compare HEAD")
     return 0
 
 
