@@ -32,7 +32,6 @@ from bot.input_limits import InputError, ascii_int, read_json
 from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint
 from bot.service import Service
 from bot.store.casework import Conflict, InvalidInput
-from bot.store.reporting import Reporting
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -211,8 +210,8 @@ def create_app(service: Service) -> Starlette:
             Route("/api/handoffs", list_handoffs),
             Route("/api/handoffs/{handoff_id:id}", get_handoff),
             Route("/api/handoffs/{handoff_id:id}/{action:str}", close, methods=["POST"]),
-            Route("/metrics", metrics_endpoint(Reporting(repository.engine))),
-            Route("/api/metrics", console.guard(READ)(snapshot_endpoint(Reporting(repository.engine)))),
+            Route("/metrics", metrics_endpoint(service.reporting)),
+            Route("/api/metrics", console.guard(READ)(snapshot_endpoint(service.reporting))),
             *console_routes(console),
         ],
         middleware=[session_middleware(service.settings)],

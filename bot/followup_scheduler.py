@@ -14,17 +14,13 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bot.delivery import Delivery
 from bot.followups import STILL_HERE, SYSTEM, FollowupPolicy, compose, decide
 from bot.messages import Customer, OutboundMessage, utcnow
 from bot.store.followups import DueFollowup, FollowupStore
 from bot.text_limits import LIMITS
-from bot.wording import Phrasebook, phrasebook
-
-if TYPE_CHECKING:
-    from bot.service import Service
+from bot.wording import Phrasebook
 
 __all__ = ["FollowupScheduler", "Tick"]
 
@@ -55,21 +51,6 @@ class FollowupScheduler:
         self.phrases = phrases
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def for_service(cls, service: Service) -> FollowupScheduler:
-        """Wired to the service's store, delivery and the loaded model's wording.
-
-        Raises:
-            SettingsError: the business hours cannot be read.
-        """
-        return cls(
-            FollowupStore(service.repository.engine),
-            service.gateway.delivery,
-            FollowupPolicy.from_settings(service.settings),
-            phrasebook(service.rasa.domain.responses),
-            interval=service.settings.followup_poll_seconds,
-        )
 
     @property
     def enabled(self) -> bool:

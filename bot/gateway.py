@@ -102,6 +102,7 @@ class Gateway:
         rasa: RasaRuntime,
         adapters: Mapping[str, BaseAdapter],
         delivery: Delivery,
+        review_inbox: ReviewInbox,
         limits: Limits | None = None,
         languages: LanguageDetector | None = None,
     ) -> None:
@@ -116,7 +117,7 @@ class Gateway:
             HumanOwnsCase(repository, delivery, first_text(rasa.domain, "utter_private_chat_joined")),
             AskRasa(rasa, repository, delivery, self.adapters),
         ]
-        self.review_inbox = ReviewInbox(repository.engine)
+        self.review_inbox = review_inbox
         self._case_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _check(self, message: InboundMessage) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from bot.adapters import ADAPTERS, BaseAdapter
 from bot.delivery import Delivery
 from bot.errors import ModelNotFound
 from bot.followup_scheduler import FollowupScheduler
+from bot.followups import FollowupPolicy
 from bot.gateway import Gateway
 from bot.language import LanguageDetector
 from bot.messages import InboundMessage
@@ -22,6 +23,10 @@ from bot.rate_limits import Limits
 from bot.routing import Outcome
 from bot.settings import Settings
 from bot.store import Repository, create_store_engine, migrate, use_repository
+from bot.store.followups import FollowupStore
+from bot.store.reporting import Reporting
+from bot.store.review import ReviewInbox
+from bot.wording import phrasebook
 
 __all__ = ["Service"]
 
@@ -38,6 +43,11 @@ class Service:
     delivery: Delivery
     outbox: OutboxWorker
     limits: Limits
+    followups: FollowupScheduler
+    reporting: Reporting
+    """The figures of the metrics page and endpoints."""
+    review_inbox: ReviewInbox
+    """Messages the model was unsure of, for the trainers."""
 
     @classmethod
     def build(
@@ -47,8 +57,15 @@ class Service:
         rasa: RasaRuntime | None = None,
         extra_adapters: Sequence[BaseAdapter] = (),
     ) -> Service:
-        """Wires everything up; `rasa` lets tests share one loaded model between services, and
-        `extra_adapters` adds platforms that are not configured from settings (the fake one)."""
+        """Wires everything up: the one place that constructs the service's stores and workers.
+
+        `rasa` lets tests share one loaded model between services, and `extra_adapters` adds
+        platforms that are not configured from settings (the fake one).
+
+        Raises:
+            ModelNotFound: no model for the current data.
+            SettingsError: a setting cannot be used (the business hours, say).
+        """
         engine = create_store_engine(settings.store_url)
         migrate(engine)
         repository = Repository(
@@ -80,7 +97,17 @@ class Service:
             first_backoff=settings.send_backoff_seconds,
         )
         limits = Limits.from_settings(settings, engine)
-        gateway = Gateway(settings, repository, rasa, adapters, delivery, limits, LanguageDetector())
+        review_inbox = ReviewInbox(engine)
+        gateway = Gateway(
+            settings, repository, rasa, adapters, delivery, review_inbox, limits, LanguageDetector()
+        )
+        followups = FollowupScheduler(
+            FollowupStore(engine),
+            delivery,
+            FollowupPolicy.from_settings(settings),
+            phrasebook(rasa.domain.responses),
+            interval=settings.followup_poll_seconds,
+        )
         return cls(
             settings,
             repository,
@@ -90,12 +117,10 @@ class Service:
             delivery,
             OutboxWorker(delivery, gateway.resume),
             limits,
+            followups,
+            Reporting(engine),
+            review_inbox,
         )
-
-    followups: FollowupScheduler = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.followups = FollowupScheduler.for_service(self)
 
     # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).
 

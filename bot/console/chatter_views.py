@@ -23,7 +23,6 @@ from bot.console.context import Console
 from bot.console.metrics_views import WINDOWS
 from bot.messages import utcnow
 from bot.store.accounts import Account
-from bot.store.reporting import Reporting
 
 __all__ = ["CHATTER_PAGE", "LIMIT", "chatter_filters", "chatter_routes"]
 
@@ -50,7 +49,7 @@ def _here(hours: int | None, platform: str | None) -> str:
 
 
 def chatter_routes(console: Console) -> list[BaseRoute]:
-    reporting = Reporting(console.service.repository.engine)
+    reporting = console.service.reporting
     # Every platform Firstline has an adapter for, configured here or not (old posts stay listed).
     platforms = sorted(set(ADAPTERS) | set(console.service.adapters))
 

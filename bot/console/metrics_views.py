@@ -25,7 +25,6 @@ from bot.console.context import Console, human_duration
 from bot.input_limits import ascii_int
 from bot.messages import utcnow
 from bot.metrics import BUCKETS
-from bot.store.reporting import Reporting
 
 __all__ = ["WINDOWS", "metrics_context", "metrics_routes"]
 
@@ -106,7 +105,7 @@ def metrics_context(snapshot: dict[str, Any], hours: int, bucket: str) -> dict[s
 
 
 def metrics_routes(console: Console) -> list[BaseRoute]:
-    reporting = Reporting(console.service.repository.engine)
+    reporting = console.service.reporting
 
     @console.guard(READ)
     async def metrics_page(request: Request) -> Response:

@@ -21,7 +21,7 @@ from bot.console.context import Console, flash
 from bot.errors import NotFound
 from bot.input_limits import InputError, parse_json
 from bot.store.accounts import Account
-from bot.store.review import DECISIONS, ReviewError, ReviewInbox
+from bot.store.review import DECISIONS, ReviewError
 
 __all__ = ["TRAIN", "review_routes"]
 
@@ -54,7 +54,7 @@ def _safe_case_page(target: str) -> str:
 
 
 def review_routes(console: Console) -> list[BaseRoute]:
-    inbox = ReviewInbox(console.service.repository.engine)
+    inbox = console.service.review_inbox
     guard = console.guard
 
     @guard(TRAIN)
