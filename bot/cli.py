@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from bot import model_store
+from bot import log_format, model_store
 from bot.progress import progress
 from bot.settings import Settings
 
@@ -57,11 +57,7 @@ def _quiet_dependency_warnings() -> None:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_format.configure(settings.log_format, getattr(logging, settings.log_level.upper(), logging.INFO))
     # Rasa and TensorFlow log a great deal at INFO; Firstline's own lines are what matter here.
     for noisy in ("rasa", "rasa_sdk", "tensorflow", "absl", "apscheduler", "sanic", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -92,7 +88,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     progress(f"Firstline is up: open http://{host}:{port}/ to play customer and agent (Ctrl-C stops)")
     # ws="none": the service has no websocket routes, and uvicorn's websocket support does not
     # import against the websockets release Rasa pins.
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", ws="none")
+    # log_config=None: uvicorn's own lines go through Firstline's handler, in its format.
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", log_config=None, ws="none")
     progress("stopped")
     return 0
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from bot import log_format
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, reply_to
 from bot.errors import InvalidMessage
@@ -155,15 +156,22 @@ class Gateway:
 
     async def resume(self, turn: PendingTurn) -> Outcome:
         """Runs again the turn of a message accepted by an instance that stopped before answering."""
-        logger.info("resuming message %s (attempt %d)", turn.recorded.message_id, turn.attempts)
-        if turn.attempts > MAX_TURN_ATTEMPTS:
-            logger.error(
-                "message %s failed %d times; handing it to a person", turn.recorded.message_id, turn.attempts
-            )
-            return await self._on_error(turn.message, turn.recorded)
-        return await self._turn(turn.message, turn.recorded)
+        with log_format.turn(turn.recorded.case_id, turn.recorded.message_id):
+            logger.info("resuming message %s (attempt %d)", turn.recorded.message_id, turn.attempts)
+            if turn.attempts > MAX_TURN_ATTEMPTS:
+                logger.error(
+                    "message %s failed %d times; handing it to a person",
+                    turn.recorded.message_id,
+                    turn.attempts,
+                )
+                return await self._on_error(turn.message, turn.recorded)
+            return await self._turn(turn.message, turn.recorded)
 
     async def _turn(self, message: InboundMessage, recorded: Recorded) -> Outcome:
+        with log_format.turn(recorded.case_id, recorded.message_id):
+            return await self._locked_turn(message, recorded)
+
+    async def _locked_turn(self, message: InboundMessage, recorded: Recorded) -> Outcome:
         lock = self._case_locks.get(recorded.case_id)
         if lock is None:
             lock = self._case_locks[recorded.case_id] = asyncio.Lock()

@@ -7,6 +7,7 @@ configuration visible in one place and lets tests build settings explicitly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseSettings, Field, SecretStr, validator
 
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
         "INFO",
         description="Level of Firstline's own log (DEBUG, INFO, WARNING, ERROR); Rasa, TensorFlow, "
         "the web servers and the other chatty libraries log warnings only, whatever it says.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`text`: lines for people; `json`: one JSON object per line, for log pipelines. "
+        "Either way a line written during a customer's turn names its case and message.",
     )
     session_secret: SecretStr | None = Field(
         None,

@@ -64,6 +64,19 @@ def test_say_prints_replies_and_handoff_then_handoffs_lists_it(cli_env: dict[str
     assert _firstline(cli_env, "resolve", "999").returncode == 1
 
 
+def test_json_logs_are_one_object_a_line_and_name_the_turn(cli_env: dict[str, str]) -> None:
+    said = _firstline(
+        {**cli_env, "FIRSTLINE_LOG_FORMAT": "json"},
+        "say", "--public", "--user", "bob", "my parcel never arrived and nobody answers",
+    )  # fmt: skip
+    assert said.returncode == 0, said.stderr[-2000:]
+    lines = [json.loads(line) for line in said.stderr.splitlines() if line.strip()]
+    assert any("matches the current data" in line["message"] for line in lines)  # progress, as JSON
+    case_id = json.loads(said.stdout)["case_id"]
+    opened = [line for line in lines if line["message"].startswith("handoff")]
+    assert opened and all(line["case_id"] == case_id and line["message_id"] for line in opened)
+
+
 def test_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(cli_env: dict[str, str]) -> None:
     import signal
     import socket
