@@ -31,7 +31,7 @@ from bot.errors import InvalidMessage
 from bot.handoff import priority
 from bot.input_limits import MAX_STORED_INT, is_valid_unicode
 from bot.language import LanguageDetector, foreign_parse
-from bot.messages import InboundMessage
+from bot.messages import InboundMessage, older_than, utcnow
 from bot.rasa_runtime import RasaRuntime, first_text
 from bot.rate_limits import Limits
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
@@ -142,6 +142,9 @@ class Gateway:
         recorded = self.repository.record_inbound(message)
         if recorded is None:
             return Outcome(status="duplicate")
+        if older_than(message.received_at, self.settings.max_reply_age, utcnow()):
+            with log_format.turn(recorded.case_id, recorded.message_id):
+                return self._too_old(message, recorded)
         if await self._over_limit(message):
             self.repository.finish_turn(recorded, "limited")
             return Outcome(status="limited", message_id=recorded.message_id, case_id=recorded.case_id)
@@ -230,6 +233,32 @@ class Gateway:
             )
         except Exception:
             logger.exception("could not add message %s to the review inbox", routed.recorded.message_id)
+
+    def _too_old(self, message: InboundMessage, recorded: Recorded) -> Outcome:
+        """A message written too long ago (`Settings.max_reply_age`): stored, not answered, and
+        given to a person, who decides whether a late reply still helps."""
+        logger.info(
+            "message %s was written at %s, too long ago for an automatic answer; handed to a person",
+            recorded.message_id,
+            message.received_at.isoformat(),
+        )
+        text = " ".join(message.text.split())[:100]
+        handoff_id = self.repository.open_handoff(
+            NewHandoff(
+                case_id=recorded.case_id,
+                trigger_message_id=recorded.message_id,
+                reason="too_old",
+                intent=None,
+                topic=None,
+                priority=priority("too_old", public=message.public, audience=message.customer.audience),
+                summary=f"written {message.received_at.isoformat(timespec='minutes')}: {text}",
+                flags=("too_old",),
+            )
+        )
+        self.repository.finish_turn(recorded, "too_old")
+        return Outcome(
+            status="too_old", message_id=recorded.message_id, case_id=recorded.case_id, handoff_id=handoff_id
+        )
 
     async def _on_error(self, message: InboundMessage, recorded: Recorded) -> Outcome:
         """The one place a failure while handling a message ends up.

@@ -33,6 +33,8 @@ REASONS = {
     "follow_up": "A short reply right after the bot answered: the next step of that conversation.",
     "other_language": "Written in another language (see the lang flag): the bot acknowledged it in "
     "that language and needs a person who reads it.",
+    "too_old": "Written too long ago for an automatic answer (FIRSTLINE_MAX_REPLY_AGE): the bot "
+    "stayed silent; a person decides whether to reply.",
 }
 
 _BASE_PRIORITY = {
@@ -46,6 +48,8 @@ _BASE_PRIORITY = {
     "follow_up": 40,
     # Unread, so possibly a complaint: ranked like a message the bot was unsure of.
     "other_language": 40,
+    # Already late; a person looks when the fresh cases allow.
+    "too_old": 20,
 }
 
 

@@ -8,13 +8,26 @@ every platform.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-__all__ = ["Customer", "InboundMessage", "OutboundMessage", "utcnow"]
+__all__ = ["Customer", "InboundMessage", "OutboundMessage", "older_than", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def older_than(written_at: datetime, limit: timedelta, now: datetime) -> bool:
+    """Whether a message written at `written_at` is more than `limit` old at `now`.
+
+    A zero (or negative) limit means no limit. A time without a zone counts as UTC, as the
+    platforms send it; a time in the future (a skewed clock) is not old.
+    """
+    if limit <= timedelta(0):
+        return False
+    if written_at.tzinfo is None:
+        written_at = written_at.replace(tzinfo=timezone.utc)
+    return now - written_at > limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ configuration visible in one place and lets tests build settings explicitly.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -168,6 +169,12 @@ class Settings(BaseSettings):
         2.0,
         description="First retry delay; each later one doubles, capped at 5 minutes, and none is "
         "shorter than the platform asked for.",
+    )
+    max_reply_age: timedelta = Field(
+        timedelta(hours=24),
+        description="The bot does not answer a post or DM written longer ago than this (seconds, or "
+        "ISO 8601 such as PT6H; 0: no limit): at the first start a poll brings in weeks-old posts, "
+        "and a public reply to those does harm. They are stored and go to a person.",
     )
     turn_lease_seconds: float = Field(
         30.0,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
 from bot.gateway import unstorable
-from bot.messages import Customer, InboundMessage
+from bot.messages import Customer, InboundMessage, utcnow
 from bot.service import Service
 
 pytestmark = pytest.mark.model
@@ -102,3 +103,28 @@ def test_what_the_store_cannot_hold_is_refused_before_anything_is_stored(
 ) -> None:
     assert unstorable(STORABLE) is None
     assert problem in (unstorable(dataclasses.replace(STORABLE, **change)) or "")  # type: ignore[arg-type]
+
+
+async def test_a_weeks_old_public_post_is_stored_and_goes_to_a_person_without_a_reply(
+    service: Service,
+) -> None:
+    weeks_ago = utcnow() - timedelta(days=21)
+    old = dataclasses.replace(
+        _message(5, "@kestrel my order never arrived and nobody answers!!"),
+        public=True,
+        conversation_key="public:user5",
+        received_at=weeks_ago,
+    )
+    outcome = await service.gateway.receive(old)
+    assert (outcome.status, outcome.replies) == ("too_old", ())
+    packet = service.repository.packet(outcome.handoff_id)
+    assert (packet["reason"], packet["flags"]) == ("too_old", ["too_old"])
+    assert [m["text"] for m in packet["messages"]] == [old.text]  # stored, and nothing sent
+
+    # The same post written a minute ago is answered as usual.
+    fresh = dataclasses.replace(
+        old, platform_message_id="g6", conversation_key="public:user6", customer=Customer("user6"),
+        received_at=utcnow() - timedelta(minutes=1),
+    )  # fmt: skip
+    answered = await service.gateway.receive(fresh)
+    assert answered.status == "answered" and answered.replies
