@@ -9,12 +9,12 @@ from functools import partial
 
 import pytest
 
-from bot.console.context import fill_placeholders
 from bot.errors import NotFound
 from bot.messages import Customer, InboundMessage
 from bot.store import NewHandoff, Repository, create_store_engine
 from bot.store.accounts import Account, AccountRepository
 from bot.store.casework import CaseworkRepository, Conflict, InvalidInput
+from bot.wording import fill
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"  # never verified here
 
@@ -235,7 +235,7 @@ def test_canned_replies_keep_their_placeholders_until_used(casework: CaseworkRep
     [stored] = casework.canned_replies()
     assert stored.text == "Hi {name}, I'm {agent} from {brand}; I'll look into it now. {unknown}"
     values = {"name": "Carol", "agent": "Ana", "brand": "Kestrel"}
-    assert fill_placeholders(stored.text, values) == (
+    assert fill(stored.text, values, keep_unknown=True) == (
         "Hi Carol, I'm Ana from Kestrel; I'll look into it now. {unknown}"  # left for the agent to fix
     )
 
