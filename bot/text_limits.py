@@ -1,18 +1,18 @@
 """How long a message is in each platform's own counting, and how much a platform accepts.
 
-X counts every URL as 23 characters whatever its length, and most CJK characters and emoji as
-two; Telegram counts UTF-16 code units. Fitting a reply means measuring it the platform's way.
+X counts a post by its weighted length (twitter-text, configuration v3): every URL, bare domains
+included, as 23; Latin, Cyrillic, Thai, Devanagari and Arabic letters and their combining marks
+as one each; CJK and most other scripts as two; an emoji as two however many code points its
+sequence has (families, flags, skin tones, keycaps). Those rules are X's own, so they come from a
+port of X's library that passes its conformance tests, not from an approximation of ours.
+Telegram counts UTF-16 code units. Fitting a reply means measuring it the platform's way.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from twitter_text import parse_tweet
 
-__all__ = ["LIMITS", "URL_WEIGHT", "fits", "measure"]
-
-URL_WEIGHT = 23
-_URL = re.compile(r"https?://\S+|\bwww\.\S+", re.IGNORECASE)
+__all__ = ["LIMITS", "fits", "measure"]
 
 LIMITS: dict[str, int] = {
     # platform: characters in one message, in that platform's counting
@@ -22,23 +22,10 @@ LIMITS: dict[str, int] = {
 }
 
 
-def _x_weight(char: str) -> int:
-    code = ord(char)
-    # X's weighting: Latin and common punctuation ranges weigh 1, everything else 2.
-    light = code <= 0x10FF or 0x2000 <= code <= 0x200D or 0x2010 <= code <= 0x201F or 0x2032 <= code <= 0x2037
-    if unicodedata.category(char) in {"Mn", "Me"}:
-        return 0
-    return 1 if light else 2
-
-
 def measure(text: str, platform: str) -> int:
     """Length of `text` as `platform` counts it."""
     if platform == "x":
-        total, last = 0, 0
-        for match in _URL.finditer(text):
-            total += sum(_x_weight(c) for c in text[last : match.start()]) + URL_WEIGHT
-            last = match.end()
-        return total + sum(_x_weight(c) for c in text[last:])
+        return parse_tweet(text).weightedLength
     if platform == "telegram":
         return len(text.encode("utf-16-le")) // 2
     return len(text)

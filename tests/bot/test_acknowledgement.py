@@ -16,7 +16,8 @@ def _phrases() -> dict[str, list[str]]:
 
 
 PHRASES = _phrases()
-LONG_LINK = "https://firstline.example/?user=someone_with_a_long_handle&join=AbCdEfGhIjKl#private"
+# A real top-level domain: X shortens (and counts as 23) only what it recognises as a URL.
+LONG_LINK = "https://support.kestrel.com/?user=someone_with_a_long_handle&join=AbCdEfGhIjKl#private"
 
 
 def _request(**overrides: object) -> AckRequest:
