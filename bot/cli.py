@@ -39,6 +39,8 @@ _DEPENDENCIES_WARNING_ABOUT_THEMSELVES = (
     "apscheduler",
     "sanic",
     "ruamel",
+    # twitter-text-parser reads its emoji table through pkg_resources, which says it is deprecated.
+    "twitter_text",
 )
 
 

@@ -37,8 +37,9 @@ DOMAIN = (
 )
 """Plain Python without I/O: the rules of a first line, tested in tables."""
 
-DOMAIN_LIBRARIES = frozenset({"pydantic", "pycld2"})
-"""Besides the standard library: typed settings, and a language detector that is a pure function."""
+DOMAIN_LIBRARIES = frozenset({"pydantic", "pycld2", "twitter_text"})
+"""Besides the standard library: typed settings, and two pure functions from well-kept libraries:
+a language detector and X's rules for counting a post's length."""
 
 PLATFORM_LIBRARIES = frozenset({"telegram", "tweepy"})
 
