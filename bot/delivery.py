@@ -19,23 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.adapters.base import BaseAdapter
+from bot.backoff import backoff
 from bot.errors import DeliveryFailed, PlatformUnavailable
 from bot.messages import InboundMessage, OutboundMessage, utcnow
 from bot.store.repository import Queued, Repository
 
-__all__ = ["MAX_BACKOFF", "Delivery", "Reply", "backoff", "reply_to"]
+__all__ = ["Delivery", "Reply", "reply_to"]
 
 logger = logging.getLogger(__name__)
-
-MAX_BACKOFF = 300.0
-"""No retry waits longer than five minutes, unless the platform itself asks for longer."""
-
-
-def backoff(attempts: int, first: float, retry_after: float | None = None) -> float:
-    """Seconds to wait after the `attempts`-th failed attempt: doubling, capped, never less
-    than what the platform asked for."""
-    delay = min(first * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
-    return max(delay, retry_after or 0.0)
 
 
 @dataclass(frozen=True, slots=True)

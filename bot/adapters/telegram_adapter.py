@@ -41,6 +41,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.adapters.base import BaseAdapter, Inbox
 from bot.adapters.telegram_updates import ALLOWED_UPDATES, START_PARAM, BotIdentity, read_update, to_update
 from bot.adapters.telegram_webhook import WEBHOOK_PATH, webhook_route
+from bot.backoff import backoff
 from bot.errors import DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
 from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.text_limits import LIMITS, measure
@@ -250,7 +251,7 @@ class TelegramAdapter(BaseAdapter):
                 return
             except PlatformUnavailable as exc:
                 failures += 1
-                pause = min(_MAX_BACKOFF, 2.0 ** (failures - 1))
+                pause = backoff(failures, 1.0, cap=_MAX_BACKOFF)
                 logger.warning("telegram adapter: %s; trying again in %g s", exc, pause)
                 await asyncio.sleep(pause)
         how = f"by webhook at {self.webhook_url}" if self.webhook_url else "by long polling"
@@ -300,7 +301,7 @@ class TelegramAdapter(BaseAdapter):
                     inbox.save_cursor(name, str(update.update_id + 1))
                 except Exception:
                     failures += 1
-                    pause = min(_MAX_BACKOFF, 2.0**failures)
+                    pause = backoff(failures, 2.0, cap=_MAX_BACKOFF)
                     logger.exception(
                         "telegram: update %s was not stored; asking for it again in %g s",
                         update.update_id,
@@ -319,7 +320,7 @@ class TelegramAdapter(BaseAdapter):
             pause = _retry_after(exc)
             logger.warning("telegram: flood control on getUpdates; waiting %g s", pause)
             return pause
-        pause = min(_MAX_BACKOFF, 2.0**failures)
+        pause = backoff(failures, 2.0, cap=_MAX_BACKOFF)
         if isinstance(exc, Conflict):
             logger.error(
                 "telegram: another poller or a webhook is taking this bot's updates (%s); run one "

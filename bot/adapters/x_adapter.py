@@ -29,6 +29,7 @@ from bot.adapters.base import BaseAdapter, Inbox
 from bot.adapters.x_client import XApi, XRefused
 from bot.adapters.x_events import is_x_id, parse_event
 from bot.adapters.x_webhook import crc_response, dm_events_v2, mentioned_tweet_ids, signature_valid
+from bot.backoff import backoff
 from bot.errors import BotError, DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
 from bot.input_limits import InputError, parse_json, read_body
 from bot.messages import Customer, InboundMessage, OutboundMessage
@@ -182,7 +183,7 @@ class XAdapter(BaseAdapter):
                 await poll(inbox)
             except PlatformUnavailable as exc:
                 failures = self._failures[endpoint] = self._failures.get(endpoint, 0) + 1
-                pause = max(exc.retry_after or 0.0, min(900.0, self.poll_seconds * 2 ** (failures - 1)))
+                pause = backoff(failures, self.poll_seconds, exc.retry_after, cap=900.0)
                 self.api.limits.pause(endpoint, self.api.clock() + pause)
                 logger.warning("x adapter: %s; polling %s again in %.0f s", exc, endpoint, pause)
             except DeliveryFailed as exc:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.fake_adapter import FakeAdapter
-from bot.delivery import MAX_BACKOFF, backoff
 from bot.errors import DeliveryFailed, PlatformUnavailable
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.rasa_runtime import RasaRuntime
@@ -46,23 +45,6 @@ def _outbound(service: Service) -> list[MessageRow]:
         for row in service.repository.messages_after(conversation)
         if row.direction == "out"
     ]
-
-
-@pytest.mark.parametrize(
-    ("attempts", "first", "retry_after", "expected"),
-    [
-        (1, 2.0, None, 2.0),
-        (2, 2.0, None, 4.0),
-        (4, 2.0, None, 16.0),
-        (30, 2.0, None, MAX_BACKOFF),
-        (1, 2.0, 30.0, 30.0),  # the platform's own wait wins when it is longer
-        (3, 2.0, 1.0, 8.0),
-    ],
-)
-def test_backoff_doubles_is_capped_and_honours_the_platform(
-    attempts: int, first: float, retry_after: float | None, expected: float
-) -> None:
-    assert backoff(attempts, first, retry_after) == expected
 
 
 async def test_unavailable_then_working_delivers_exactly_once(
