@@ -1,4 +1,5 @@
-"""Hands the case to a person: writes the handoff to the store with its reason and priority."""
+"""Hands the case to a person: decides the handoff's reason, priority and flags, and sends them
+back as data (`bot.handoff.HandoffRequest`); the gateway opens it in the store."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import message_context
-from bot.handoff import priority, reason_for, summarise
-from bot.store import NewHandoff, shared_repository
+from bot.handoff import HandoffRequest, priority, reason_for, summarise
 from bot.strong_language import STRONG_LANGUAGE_FLAG, has_strong_language
 
 __all__ = ["ActionHandOff"]
@@ -28,7 +28,9 @@ class ActionHandOff(Action):
         context = message_context(tracker)
         if context.case_id is None or context.message_id is None:
             # Outside Firstline (rasa shell, rasa interactive) there is no case to hand over.
-            logger.warning("hand-off for %s without a Firstline case: nothing stored", tracker.sender_id)
+            logger.warning(
+                "hand-off for %s without a Firstline case: nothing to hand over", tracker.sender_id
+            )
             return []
         understood = context.triage
         reason = "media" if context.kind != "text" else reason_for(understood)
@@ -45,18 +47,15 @@ class ActionHandOff(Action):
             flags.append(f"lang_{understood.language}")
         elif understood.unsure:
             flags.append("low_confidence")
-        shared_repository().open_handoff(
-            NewHandoff(
-                case_id=context.case_id,
-                trigger_message_id=context.message_id,
-                reason=reason,
-                intent=understood.guess,
-                topic=understood.topic,
-                priority=priority(
-                    reason, public=context.public, audience=context.audience, engagement=context.engagement
-                ),
-                summary=summarise(understood, context.text),
-                flags=tuple(flags),
-            )
+        request = HandoffRequest(
+            reason=reason,
+            intent=understood.guess,
+            topic=understood.topic,
+            priority=priority(
+                reason, public=context.public, audience=context.audience, engagement=context.engagement
+            ),
+            summary=summarise(understood, context.text),
+            flags=tuple(flags),
         )
+        dispatcher.utter_message(json_message=request.to_payload())
         return []

@@ -7,20 +7,94 @@ bot understood, why it handed off, how urgent), so the agent never asks the cust
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.triage import Triage
 
 __all__ = [
+    "HANDOFF_PAYLOAD",
     "REASONS",
+    "HandoffRequest",
+    "InvalidHandoffRequest",
     "build_packet",
     "priority",
     "reason_for",
     "summarise",
     "urgency",
 ]
+
+HANDOFF_PAYLOAD = "firstline_handoff"
+"""The key of the custom bot message in which the hand-off action asks for a handoff."""
+
+
+class InvalidHandoffRequest(ValueError):
+    """A hand-off payload that is not one (it can come over HTTP from a separate action server)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRequest:
+    """A hand-off as the action decides it: why, how urgent, and what the agent reads first.
+
+    The action sends it back as data (a custom bot message, `to_payload`), and the gateway opens
+    the handoff in the store it owns (`from_bot_messages`), so the actions need no store and work
+    the same in-process and in a separate action server.
+    """
+
+    reason: str
+    intent: str | None
+    topic: str | None
+    priority: int
+    summary: str
+    flags: tuple[str, ...] = ()
+
+    def to_payload(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields["flags"] = list(self.flags)
+        return {HANDOFF_PAYLOAD: fields}
+
+    @classmethod
+    def from_bot_messages(cls, messages: Sequence[Mapping[str, Any]]) -> HandoffRequest | None:
+        """The hand-off asked for among the bot's messages of one turn, if any (the last one wins).
+
+        Raises:
+            InvalidHandoffRequest: the payload is there but not a hand-off request.
+        """
+        payloads = [
+            m["custom"][HANDOFF_PAYLOAD]
+            for m in messages
+            if isinstance(m.get("custom"), Mapping) and HANDOFF_PAYLOAD in m["custom"]
+        ]
+        if not payloads:
+            return None
+        raw = payloads[-1]
+        if not isinstance(raw, Mapping):
+            raise InvalidHandoffRequest("a hand-off request is a JSON object")
+        text_fields = ("reason", "summary")
+        optional_fields = ("intent", "topic")
+        flags = raw.get("flags") or []
+        if (
+            any(not isinstance(raw.get(name), str) or not raw.get(name) for name in text_fields)
+            or any(
+                raw.get(name) is not None and not isinstance(raw.get(name), str) for name in optional_fields
+            )
+            or type(raw.get("priority")) is not int
+            or not 0 <= raw["priority"] <= 100
+            or not isinstance(flags, list)
+            or not all(isinstance(flag, str) and flag for flag in flags)
+        ):
+            raise InvalidHandoffRequest(f"not a hand-off request: {dict(raw)!r:.200}")
+        return cls(
+            reason=raw["reason"],
+            intent=raw.get("intent"),
+            topic=raw.get("topic"),
+            priority=raw["priority"],
+            summary=raw["summary"],
+            flags=tuple(flags),
+        )
+
 
 REASONS = {
     "complaint": "A complaint: a person must follow it up.",

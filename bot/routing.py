@@ -7,14 +7,15 @@ message. Human takeover comes first, Rasa last, so the bot can never talk over a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, Reply, reply_to
+from bot.handoff import HandoffRequest
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
-from bot.store.repository import Recorded, Repository
+from bot.store.repository import NewHandoff, Recorded, Repository
 from bot.triage import Triage
 
 __all__ = ["AskRasa", "HumanOwnsCase", "Outcome", "Routed", "RoutingRule", "action_metadata"]
@@ -156,6 +157,13 @@ class AskRasa:
             message_id=str(recorded.message_id),
         )
         texts = [(m.get("text") or "").strip() for m in bot_messages]
+        requested = HandoffRequest.from_bot_messages(bot_messages)
+        if requested is not None:
+            self.repository.open_handoff(
+                NewHandoff(
+                    case_id=recorded.case_id, trigger_message_id=recorded.message_id, **asdict(requested)
+                )
+            )
         handoff_id, queued = self.repository.finish_turn(
             recorded,
             "handled",

@@ -22,7 +22,7 @@ from bot.rasa_runtime import RasaRuntime
 from bot.rate_limits import Limits
 from bot.routing import Outcome
 from bot.settings import Settings
-from bot.store import Repository, create_store_engine, migrate, use_repository
+from bot.store import Repository, create_store_engine, migrate
 from bot.store.followups import FollowupStore
 from bot.store.reporting import Reporting
 from bot.store.review import ReviewInbox
@@ -73,7 +73,6 @@ class Service:
             lease=timedelta(seconds=settings.turn_lease_seconds),
             join_token_ttl=timedelta(days=settings.join_token_days),
         )
-        use_repository(repository)
         if rasa is None:
             model = model_path or find_model(settings.project_dir, settings.model_dir)
             if model is None:

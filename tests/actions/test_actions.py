@@ -15,9 +15,8 @@ from actions.abuse import ActionHandleAbuse
 from actions.acknowledge import ActionAcknowledgeComplaint, ActionAcknowledgeUnsure
 from actions.answer import ActionAnswerQuestion
 from actions.handoff import ActionHandOff
-from bot.messages import Customer, InboundMessage
+from bot.handoff import HandoffRequest
 from bot.settings import PROJECT_ROOT
-from bot.store import Repository, use_repository
 from bot.text_limits import measure
 
 DOMAIN: dict[str, Any] = yaml.safe_load(Path(PROJECT_ROOT / "domain.yml").read_text())
@@ -129,12 +128,11 @@ async def test_abuse_is_silent_in_public_and_neutral_in_private(public: bool, re
     assert len(texts) == replies
 
 
-def _stored_message(repository: Repository, text: str) -> tuple[int, int]:
-    recorded = repository.record_inbound(
-        InboundMessage("x", "t1", "thread-1", True, Customer("u1", "alice", "Alice", 300), text)
-    )
-    assert recorded is not None
-    return recorded.case_id, recorded.message_id
+async def _hand_off(tracker: Tracker) -> tuple[HandoffRequest | None, list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandOff().run(dispatcher, tracker, DOMAIN)
+    assert [m for m in dispatcher.messages if m.get("text")] == []  # it says nothing itself
+    return HandoffRequest.from_bot_messages(dispatcher.messages), events
 
 
 @pytest.mark.parametrize(
@@ -146,22 +144,18 @@ def _stored_message(repository: Repository, text: str) -> tuple[int, int]:
         ("request_human", "asked_for_human", None),
     ],
 )
-async def test_hand_off_writes_reason_priority_and_flags(
-    repository: Repository, intent: str, reason: str, flag: str | None
+async def test_hand_off_asks_for_reason_priority_and_flags(
+    intent: str, reason: str, flag: str | None
 ) -> None:
-    use_repository(repository)
-    case_id, message_id = _stored_message(repository, "order #4839201 broken")
-    tracker = _tracker("order #4839201 broken", intent, case_id=case_id, message_id=message_id)
-    _, events = await _run(ActionHandOff(), tracker)
-    assert events == []
-    [handoff] = repository.handoffs()
-    assert (handoff.reason, handoff.case_id, handoff.trigger_message_id) == (reason, case_id, message_id)
-    assert "personal_data_public" in handoff.flags
-    assert flag is None or flag in handoff.flags
-    assert handoff.priority > 0
+    tracker = _tracker("order #4839201 broken", intent, case_id=4, message_id=9)
+    request, events = await _hand_off(tracker)
+    assert events == [] and request is not None
+    assert request.reason == reason
+    assert "personal_data_public" in request.flags
+    assert flag is None or flag in request.flags
+    assert request.priority > 0
 
 
-async def test_hand_off_outside_firstline_stores_nothing(repository: Repository) -> None:
-    use_repository(repository)
-    _, events = await _run(ActionHandOff(), _tracker("help", "complaint", case_id=None, message_id=None))
-    assert events == [] and repository.handoffs() == []
+async def test_hand_off_outside_firstline_asks_for_nothing() -> None:
+    request, events = await _hand_off(_tracker("help", "complaint", case_id=None, message_id=None))
+    assert (request, events) == (None, [])

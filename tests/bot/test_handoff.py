@@ -4,7 +4,15 @@ from datetime import timedelta
 
 import pytest
 
-from bot.handoff import priority, reason_for, summarise, urgency
+from bot.handoff import (
+    HANDOFF_PAYLOAD,
+    HandoffRequest,
+    InvalidHandoffRequest,
+    priority,
+    reason_for,
+    summarise,
+    urgency,
+)
 from bot.triage import Triage
 
 
@@ -65,3 +73,44 @@ def test_summary_is_one_short_line() -> None:
     line = summarise(_triage("complaint", "delivery"), text)
     assert line.startswith("complaint (delivery): my order never arrived")
     assert "\n" not in line and len(line) < 160
+
+
+REQUEST = HandoffRequest(
+    reason="complaint",
+    intent="complaint",
+    topic="delivery",
+    priority=74,
+    summary="parcel late",
+    flags=("abuse",),
+)
+
+
+def test_a_hand_off_request_survives_the_trip_through_rasa() -> None:
+    # Rasa hands a custom bot message back as {"recipient_id": ..., "custom": {...}}.
+    messages = [
+        {"recipient_id": "c1", "text": "Sorry!"},
+        {"recipient_id": "c1", "custom": REQUEST.to_payload()},
+    ]
+    assert HandoffRequest.from_bot_messages(messages) == REQUEST
+    assert HandoffRequest.from_bot_messages([{"text": "hi"}, {"custom": {"other": 1}}]) is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "complaint",
+        {},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "reason": ""},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "reason": 3},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "priority": "74"},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "priority": True},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "priority": 101},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "topic": ["delivery"]},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "flags": "abuse"},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "flags": [""]},
+        {**REQUEST.to_payload()[HANDOFF_PAYLOAD], "summary": None},
+    ],
+)
+def test_a_malformed_hand_off_request_is_refused(payload: object) -> None:
+    with pytest.raises(InvalidHandoffRequest):
+        HandoffRequest.from_bot_messages([{"custom": {HANDOFF_PAYLOAD: payload}}])
