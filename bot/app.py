@@ -160,13 +160,13 @@ def create_app(service: Service) -> Starlette:
     @_guarded
     async def list_handoffs(request: Request) -> Response:
         status = request.query_params.get("status", "open")
-        handoffs = repository.handoffs(None if status == "all" else status)
-        return JSONResponse({"handoffs": [repository.packet(h.id) for h in handoffs]})
+        handoffs = service.casework.handoffs(None if status == "all" else status)
+        return JSONResponse({"handoffs": [service.casework.packet(h.id) for h in handoffs]})
 
     @console.guard(READ)
     @_guarded
     async def get_handoff(request: Request) -> Response:
-        return JSONResponse(repository.packet(int(request.path_params["handoff_id"])))
+        return JSONResponse(service.casework.packet(int(request.path_params["handoff_id"])))
 
     @console.guard(WORK)
     @_guarded
@@ -185,7 +185,7 @@ def create_app(service: Service) -> Starlette:
             return _error(409, str(exc))
         except InvalidInput as exc:
             return _error(422, str(exc))
-        return JSONResponse(repository.packet(handoff_id))
+        return JSONResponse(service.casework.packet(handoff_id))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -131,23 +131,24 @@ def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
         progress(f"refused: {exc}")
         return 2
     result = outcome.to_dict()
-    result["handoff"] = service.repository.packet(outcome.handoff_id) if outcome.handoff_id else None
+    result["handoff"] = service.casework.packet(outcome.handoff_id) if outcome.handoff_id else None
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 
-def _repository(settings: Settings) -> Any:
-    from bot.store import Repository, create_store_engine, migrate
+def _handoff_store(settings: Settings) -> Any:
+    """The handoff store for the operator's commands, which run beside the service, not in it."""
+    from bot.store import CaseworkRepository, create_store_engine, migrate
 
     engine = create_store_engine(settings.store_url)
     migrate(engine)
-    return Repository(engine)
+    return CaseworkRepository(engine)
 
 
 def cmd_handoffs(settings: Settings, args: argparse.Namespace) -> int:
-    repository = _repository(settings)
+    casework = _handoff_store(settings)
     status = None if args.status == "all" else args.status
-    packets = [repository.packet(h.id) for h in repository.handoffs(status)]
+    packets = [casework.packet(h.id) for h in casework.handoffs(status)]
     print(json.dumps(packets, indent=2, ensure_ascii=False))
     return 0
 
@@ -156,21 +157,22 @@ def cmd_close(settings: Settings, args: argparse.Namespace) -> int:
     from bot.errors import NotFound
     from bot.store.casework import Conflict
 
-    repository = _repository(settings)
+    casework = _handoff_store(settings)
     try:
-        repository.close_handoff(args.id, args.status, args.outcome)
+        # The operator has no account: no actor, and ownership is overridden as an admin would.
+        casework.close(args.id, args.status, None, args.outcome, override=True)
     except NotFound as exc:
         progress(f"not found: {exc}")
         return 1
     except Conflict as exc:
         progress(f"refused: {exc}")
         return 1
-    print(json.dumps(repository.packet(args.id), indent=2, ensure_ascii=False))
+    print(json.dumps(casework.packet(args.id), indent=2, ensure_ascii=False))
     return 0
 
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    _repository(settings)
+    _handoff_store(settings)  # opening the store migrates it
     progress(f"the store at {settings.store_url} is at the newest schema")
     return 0
 

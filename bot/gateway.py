@@ -36,8 +36,9 @@ from bot.rasa_runtime import RasaRuntime, first_text
 from bot.rate_limits import Limits
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
+from bot.store.casework import CaseworkRepository, NewHandoff
 from bot.store.models import Conversation, CustomerRow, MessageRow
-from bot.store.repository import NewHandoff, PendingTurn, Recorded, Repository
+from bot.store.repository import PendingTurn, Recorded, Repository
 from bot.store.review import ReviewInbox
 from bot.triage import triage
 from bot.uncertainty import should_review
@@ -100,6 +101,7 @@ class Gateway:
         self,
         settings: Settings,
         repository: Repository,
+        casework: CaseworkRepository,
         rasa: RasaRuntime,
         adapters: Mapping[str, BaseAdapter],
         delivery: Delivery,
@@ -109,6 +111,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.repository = repository
+        self.casework = casework
         self.rasa = rasa
         self.adapters = dict(adapters)
         self.delivery = delivery
@@ -116,7 +119,7 @@ class Gateway:
         self.languages = languages or LanguageDetector()
         self.rules: list[RoutingRule] = [
             HumanOwnsCase(repository, delivery, first_text(rasa.domain, "utter_private_chat_joined")),
-            AskRasa(rasa, repository, delivery, self.adapters),
+            AskRasa(rasa, repository, casework, delivery, self.adapters),
         ]
         self.review_inbox = review_inbox
         self._case_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -243,7 +246,7 @@ class Gateway:
             message.received_at.isoformat(),
         )
         text = " ".join(message.text.split())[:100]
-        handoff_id = self.repository.open_handoff(
+        handoff_id = self.casework.open(
             NewHandoff(
                 case_id=recorded.case_id,
                 trigger_message_id=recorded.message_id,
@@ -269,7 +272,7 @@ class Gateway:
         logger.exception(
             "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
         )
-        handoff_id = self.repository.open_handoff(
+        handoff_id = self.casework.open(
             NewHandoff(
                 case_id=recorded.case_id,
                 trigger_message_id=recorded.message_id,

@@ -15,7 +15,8 @@ from bot.delivery import Delivery, Reply, reply_to
 from bot.handoff import HandoffRequest
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
-from bot.store.repository import NewHandoff, Recorded, Repository
+from bot.store.casework import CaseworkRepository, NewHandoff
+from bot.store.repository import Recorded, Repository
 from bot.triage import Triage
 
 __all__ = ["AskRasa", "HumanOwnsCase", "Outcome", "Routed", "RoutingRule", "action_metadata"]
@@ -136,10 +137,16 @@ class AskRasa:
     """The bot's turn: Rasa's dialogue runs the actions, and what they say is delivered."""
 
     def __init__(
-        self, rasa: RasaRuntime, repository: Repository, delivery: Delivery, adapters: dict[str, BaseAdapter]
+        self,
+        rasa: RasaRuntime,
+        repository: Repository,
+        casework: CaseworkRepository,
+        delivery: Delivery,
+        adapters: dict[str, BaseAdapter],
     ) -> None:
         self.rasa = rasa
         self.repository = repository
+        self.casework = casework
         self.delivery = delivery
         self.adapters = adapters
 
@@ -159,7 +166,7 @@ class AskRasa:
         texts = [(m.get("text") or "").strip() for m in bot_messages]
         requested = HandoffRequest.from_bot_messages(bot_messages)
         if requested is not None:
-            self.repository.open_handoff(
+            self.casework.open(
                 NewHandoff(
                     case_id=recorded.case_id, trigger_message_id=recorded.message_id, **asdict(requested)
                 )

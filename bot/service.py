@@ -22,7 +22,7 @@ from bot.rasa_runtime import RasaRuntime
 from bot.rate_limits import Limits
 from bot.routing import Outcome
 from bot.settings import Settings
-from bot.store import Repository, create_store_engine, migrate
+from bot.store import CaseworkRepository, Repository, create_store_engine, migrate
 from bot.store.followups import FollowupStore
 from bot.store.reporting import Reporting
 from bot.store.review import ReviewInbox
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 class Service:
     settings: Settings
     repository: Repository
+    casework: CaseworkRepository
+    """The handoffs' whole life: opened by the bot, worked and closed by people."""
     rasa: RasaRuntime
     adapters: dict[str, BaseAdapter]
     gateway: Gateway
@@ -97,8 +99,9 @@ class Service:
         )
         limits = Limits.from_settings(settings, engine)
         review_inbox = ReviewInbox(engine)
+        casework = CaseworkRepository(engine)
         gateway = Gateway(
-            settings, repository, rasa, adapters, delivery, review_inbox, limits, LanguageDetector()
+            settings, repository, casework, rasa, adapters, delivery, review_inbox, limits, LanguageDetector()
         )
         followups = FollowupScheduler(
             FollowupStore(engine),
@@ -110,6 +113,7 @@ class Service:
         return cls(
             settings,
             repository,
+            casework,
             rasa,
             adapters,
             gateway,

@@ -135,7 +135,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         return RedirectResponse(f"/console/handoffs/{handoff_id}", status_code=303)
 
     def handoff_json(handoff_id: int) -> dict[str, Any]:
-        packet = console.service.repository.packet(handoff_id)
+        packet = console.casework.packet(handoff_id)
         handoff = casework.handoff(handoff_id)
         packet["assignee_id"] = handoff.assignee_id
         packet["claimed_at"] = handoff.claimed_at.isoformat() if handoff.claimed_at else None

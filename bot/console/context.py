@@ -100,7 +100,7 @@ class Console:
         return cls(
             service=service,
             accounts=accounts,
-            casework=CaseworkRepository(engine),
+            casework=service.casework,
             guard=Guard(sessions),
             sessions=sessions,
             throttle=LoginThrottle.on(engine),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bot.store.casework import CaseworkRepository, NewHandoff
 from bot.store.database import create_store_engine, migrate
-from bot.store.repository import NewHandoff, Recorded, Repository
+from bot.store.repository import Recorded, Repository
 
 __all__ = [
+    "CaseworkRepository",
     "NewHandoff",
     "Recorded",
     "Repository",

@@ -1,4 +1,8 @@
-"""What agents do with handoffs: claim, assign, close, reopen, notes, tags, canned replies.
+"""The handoff store: a handoff's whole life, and what agents do with it.
+
+The bot opens a handoff (`open`); agents claim, assign, close and reopen it, and add notes, tags
+and canned replies; the console, the JSON API and the command line read it whole (`packet`).
+One owner for all of it, so every path checks the same things and records the same events.
 
 Every change of ownership or state is one conditional UPDATE whose row count says whether it
 happened, so two agents on two instances can never both own a handoff, and a handoff closed by
@@ -14,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.errors import BotError, NotFound
+from bot.handoff import build_packet
 from bot.messages import utcnow
 from bot.store.models import (
     CannedReply,
@@ -35,11 +40,13 @@ from bot.store.models import (
 )
 
 __all__ = [
+    "OPEN_HANDOFF_OF_CASE",
     "CaseView",
     "CaseworkRepository",
     "Conflict",
     "InvalidInput",
     "LinkedChat",
+    "NewHandoff",
     "NoteView",
     "QueueItem",
     "normalise_tag",
@@ -51,6 +58,28 @@ CLOSED_STATUSES = ("resolved", "handed_back")
 MAX_NOTE_CHARS = 5000
 MAX_CANNED_CHARS = 4000
 _TAG = re.compile(r"^[\w][\w .&/-]{0,63}$")
+
+
+OPEN_HANDOFF_OF_CASE = select(Handoff.id).where(
+    Handoff.case_id == bindparam("case_id"), Handoff.status == "open"
+)
+"""The case's open handoff, if any: while there is one, a person owns the case and the bot is silent."""
+_MESSAGE_CREATED_AT = select(MessageRow.created_at).where(MessageRow.id == bindparam("message_id"))
+_INSERT_HANDOFF = insert(Handoff)
+
+
+@dataclass(frozen=True, slots=True)
+class NewHandoff:
+    """A handoff the bot opens: for which case, triggered by which message, and why."""
+
+    case_id: int
+    trigger_message_id: int
+    reason: str
+    intent: str | None
+    topic: str | None
+    priority: int
+    summary: str
+    flags: tuple[str, ...] = ()
 
 
 class Conflict(BotError):
@@ -156,6 +185,68 @@ class CaseworkRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
+
+    # --- the handoff's life: opened by the bot, read whole -------------------------------------
+
+    def open(self, new: NewHandoff) -> int:
+        """Opens a handoff for the case, or returns the one already open (there is at most one)."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(OPEN_HANDOFF_OF_CASE, {"case_id": new.case_id}).scalar_one_or_none()
+            if existing is not None:
+                return existing
+            received_at = conn.execute(
+                _MESSAGE_CREATED_AT, {"message_id": new.trigger_message_id}
+            ).scalar_one_or_none()
+            if received_at is None:
+                raise NotFound(f"message {new.trigger_message_id}")
+            handoff_id = conn.execute(
+                _INSERT_HANDOFF,
+                {
+                    "case_id": new.case_id,
+                    "trigger_message_id": new.trigger_message_id,
+                    "status": "open",
+                    "reason": new.reason,
+                    "intent": new.intent,
+                    "topic": new.topic,
+                    "priority": new.priority,
+                    "summary": new.summary,
+                    "flags": list(new.flags),
+                    "received_at": received_at,
+                    "created_at": utcnow(),
+                },
+            ).inserted_primary_key[0]
+            logger.info("handoff %s opened for case %s (%s)", handoff_id, new.case_id, new.reason)
+            return handoff_id
+
+    def handoffs(self, status: str | None = "open") -> list[Handoff]:
+        """Handoffs by priority, then by who has waited longest (None: every status)."""
+        with self._sessions() as session:
+            query = select(Handoff).order_by(Handoff.priority.desc(), Handoff.received_at)
+            if status:
+                query = query.where(Handoff.status == status)
+            return list(session.execute(query).scalars())
+
+    def packet(self, handoff_id: int) -> dict[str, Any]:
+        """The handoff with its full context, as an agent (or `firstline handoffs`) reads it."""
+        with self._sessions() as session:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None:
+                raise NotFound(f"handoff {handoff_id}")
+            case = handoff.case
+            messages = session.execute(
+                select(MessageRow)
+                .where(MessageRow.case_id == case.id)
+                # Store order, not timestamps: platforms stamp whole seconds (Telegram), and a
+                # reply is always stored after the message it answers.
+                .order_by(MessageRow.id)
+            ).scalars()
+            return build_packet(
+                handoff=handoff,
+                customer=case.customer,
+                conversations=case.conversations,
+                messages=messages,
+                join_token=case.join_token,
+            )
 
     # --- the queue -----------------------------------------------------------------------------
 

@@ -19,12 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import NotFound
-from bot.handoff import build_packet
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
-from bot.store.casework import CaseworkRepository
+from bot.store.casework import OPEN_HANDOFF_OF_CASE
 from bot.store.models import Case, Conversation, Cursor, CustomerRow, Handoff, MessageRow
 
-__all__ = ["NewHandoff", "PendingTurn", "Queued", "Recorded", "Repository"]
+__all__ = ["PendingTurn", "Queued", "Recorded", "Repository"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +52,6 @@ _CASE_WITH_OPEN_HANDOFF = (
     .order_by(Case.id.desc())
     .limit(1)
 )
-_OPEN_HANDOFF_ID = select(Handoff.id).where(Handoff.case_id == bindparam("case_id"), Handoff.status == "open")
-_MESSAGE_CREATED_AT = select(MessageRow.created_at).where(MessageRow.id == bindparam("message_id"))
 _END_TURN = (
     update(MessageRow)
     .where(MessageRow.id == bindparam("message_id"))
@@ -91,7 +88,6 @@ _INSERT_CUSTOMER = insert(CustomerRow)
 _INSERT_CASE = insert(Case)
 _INSERT_CONVERSATION = insert(Conversation)
 _INSERT_MESSAGE = insert(MessageRow)
-_INSERT_HANDOFF = insert(Handoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +100,6 @@ class Recorded:
     join_token: str
     open_handoff_id: int | None
     """The handoff that owns the case right now: while set, the bot must stay silent."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewHandoff:
-    case_id: int
-    trigger_message_id: int
-    reason: str
-    intent: str | None
-    topic: str | None
-    priority: int
-    summary: str
-    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +313,7 @@ class Repository:
 
     @staticmethod
     def _open_handoff_id(session: Session | Connection, case_id: int) -> int | None:
-        return session.execute(_OPEN_HANDOFF_ID, {"case_id": case_id}).scalar_one_or_none()
+        return session.execute(OPEN_HANDOFF_OF_CASE, {"case_id": case_id}).scalar_one_or_none()
 
     def record_understanding(
         self, message_id: int, case_id: int, understanding: dict[str, Any]
@@ -659,73 +643,3 @@ class Repository:
                 session.add(Cursor(name=name, value=value, updated_at=utcnow()))
             else:
                 row.value, row.updated_at = value, utcnow()
-
-    # --- handoffs ------------------------------------------------------------------------------
-
-    def open_handoff(self, new: NewHandoff) -> int:
-        """Opens a handoff for the case, or returns the one already open (there is at most one)."""
-        with self.engine.begin() as conn:
-            existing = self._open_handoff_id(conn, new.case_id)
-            if existing is not None:
-                return existing
-            received_at = conn.execute(
-                _MESSAGE_CREATED_AT, {"message_id": new.trigger_message_id}
-            ).scalar_one_or_none()
-            if received_at is None:
-                raise NotFound(f"message {new.trigger_message_id}")
-            handoff_id = conn.execute(
-                _INSERT_HANDOFF,
-                {
-                    "case_id": new.case_id,
-                    "trigger_message_id": new.trigger_message_id,
-                    "status": "open",
-                    "reason": new.reason,
-                    "intent": new.intent,
-                    "topic": new.topic,
-                    "priority": new.priority,
-                    "summary": new.summary,
-                    "flags": list(new.flags),
-                    "received_at": received_at,
-                    "created_at": utcnow(),
-                },
-            ).inserted_primary_key[0]
-            logger.info("handoff %s opened for case %s (%s)", handoff_id, new.case_id, new.reason)
-            return handoff_id
-
-    def close_handoff(self, handoff_id: int, status: str, outcome: str | None = None) -> None:
-        """The operator's close (`firstline resolve`/`hand-back`, run on the server, with no
-        account): `resolved` or `handed_back`, and either way the bot answers the case again.
-
-        It goes through `CaseworkRepository.close`, the one path every close takes, so the case
-        records an event (with no actor); it overrides ownership as an admin would. A handoff
-        that is not open is a `Conflict`."""
-        CaseworkRepository(self.engine).close(handoff_id, status, None, outcome, override=True)
-
-    def handoffs(self, status: str | None = "open") -> list[Handoff]:
-        with self._session() as session:
-            query = select(Handoff).order_by(Handoff.priority.desc(), Handoff.received_at)
-            if status:
-                query = query.where(Handoff.status == status)
-            return list(session.execute(query).scalars())
-
-    def packet(self, handoff_id: int) -> dict[str, Any]:
-        """The handoff with its full context, as an agent (or `firstline handoffs`) reads it."""
-        with self._session() as session:
-            handoff = session.get(Handoff, handoff_id)
-            if handoff is None:
-                raise NotFound(f"handoff {handoff_id}")
-            case = handoff.case
-            messages = session.execute(
-                select(MessageRow)
-                .where(MessageRow.case_id == case.id)
-                # Store order, not timestamps: platforms stamp whole seconds (Telegram), and a
-                # reply is always stored after the message it answers.
-                .order_by(MessageRow.id)
-            ).scalars()
-            return build_packet(
-                handoff=handoff,
-                customer=case.customer,
-                conversations=case.conversations,
-                messages=messages,
-                join_token=case.join_token,
-            )

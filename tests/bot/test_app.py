@@ -296,7 +296,7 @@ async def test_the_whole_path_on_postgresql(
         assert again["status"] == "duplicate"
         assert during["status"] == "attached"
         assert service.repository.engine.dialect.name == "postgresql"
-        assert len(service.repository.packet(first["handoff_id"])["messages"]) == 3
+        assert len(service.casework.packet(first["handoff_id"])["messages"]) == 3
     finally:
         service.repository.engine.dispose()
 

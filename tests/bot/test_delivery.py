@@ -64,7 +64,7 @@ async def test_unavailable_then_working_delivers_exactly_once(
     assert texts[outcome.replies[0].text] == 1
     assert {row.status for row in _outbound(service)} == {"sent"}
     assert outcome.handoff_id is not None
-    assert service.repository.packet(outcome.handoff_id)["timestamps"]["acknowledged"] is not None
+    assert service.casework.packet(outcome.handoff_id)["timestamps"]["acknowledged"] is not None
 
 
 async def test_a_rate_limit_waits_as_long_as_the_platform_asked(

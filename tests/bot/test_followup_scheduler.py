@@ -50,9 +50,9 @@ def _bot_texts(service: Service, public: bool) -> list[str]:
 
 
 def _join_token(service: Service, case_id: int) -> str:
-    [handoff] = service.repository.handoffs()
+    [handoff] = service.casework.handoffs()
     assert handoff.case_id == case_id
-    return str(service.repository.packet(handoff.id)["join_token"])
+    return str(service.casework.packet(handoff.id)["join_token"])
 
 
 async def test_an_invited_customer_who_does_not_come_gets_one_public_follow_up(service: Service) -> None:
@@ -118,8 +118,8 @@ async def test_a_resolved_case_gets_a_check_back_where_the_customer_wrote(servic
     case_id = await _say(service, COMPLAINT, 1, public=True)
     token = _join_token(service, case_id)
     await _say(service, "it's order 4839201", 2, public=False, join=token)
-    [handoff] = service.repository.handoffs()
-    service.repository.close_handoff(handoff.id, "resolved", "parcel re-sent")
+    [handoff] = service.casework.handoffs()
+    service.casework.close(handoff.id, "resolved", None, "parcel re-sent", override=True)
 
     tick = await service.followups.tick(utcnow() + timedelta(minutes=2))
     assert tick.sent == 1

@@ -43,7 +43,7 @@ async def test_a_sticker_goes_to_a_person_without_troubling_the_model_or_the_tra
     sticker = dataclasses.replace(_message(2, "[sticker 👍]"), kind="sticker")
     outcome = await service.gateway.receive(sticker)
     assert outcome.handoff_id is not None and outcome.replies
-    packet = service.repository.packet(outcome.handoff_id)
+    packet = service.casework.packet(outcome.handoff_id)
     assert packet["reason"] == "media"
     assert service.gateway.review_inbox.items() == []
 
@@ -58,7 +58,7 @@ async def test_a_customer_arriving_in_private_while_a_person_has_the_case_is_not
     )
     complaint = await service.gateway.receive(public)
     assert complaint.handoff_id is not None
-    packet = service.repository.packet(complaint.handoff_id)
+    packet = service.casework.packet(complaint.handoff_id)
 
     arrived = dataclasses.replace(
         _message(4, "hi"), customer=public.customer, join_token=packet["join_token"]
@@ -117,7 +117,7 @@ async def test_a_weeks_old_public_post_is_stored_and_goes_to_a_person_without_a_
     )
     outcome = await service.gateway.receive(old)
     assert (outcome.status, outcome.replies) == ("too_old", ())
-    packet = service.repository.packet(outcome.handoff_id)
+    packet = service.casework.packet(outcome.handoff_id)
     assert (packet["reason"], packet["flags"]) == ("too_old", ["too_old"])
     assert [m["text"] for m in packet["messages"]] == [old.text]  # stored, and nothing sent
 

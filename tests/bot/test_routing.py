@@ -47,7 +47,7 @@ def _routed(*, public: bool, open_handoff_id: int | None = None, **customer: Any
 )
 def test_the_first_matching_rule_takes_the_message(open_handoff_id: int | None, expected: type) -> None:
     # The gateway's order: a person who owns the case comes before the bot.
-    rules = [HumanOwnsCase(None, None), AskRasa(None, None, None, {})]  # type: ignore[arg-type]
+    rules = [HumanOwnsCase(None, None), AskRasa(None, None, None, None, {})]  # type: ignore[arg-type]
     routed = _routed(public=True, open_handoff_id=open_handoff_id)
     assert type(next(rule for rule in rules if rule.matches(routed))) is expected
 

@@ -312,7 +312,7 @@ async def test_a_declared_audience_does_not_raise_priority(web: Client) -> None:
         await as_visitor(http, user)
         said = await http.post("/api/web/messages", json={"text": COMPLAINT, "public": True, **fields})
         assert said.status_code == 200, said.text
-        packet = service.repository.packet(said.json()["handoff_id"])
+        packet = service.casework.packet(said.json()["handoff_id"])
         assert packet["customer"]["audience"] is None
         priorities.append(packet["priority"])
     assert priorities[0] == priorities[1] == priorities[2] < 100

@@ -616,8 +616,8 @@ async def test_group_mention_to_private_chat_is_one_case(
         await service.stop()
 
     assert chatter["update_id"] < opened["update_id"]
-    [handoff] = service.repository.handoffs()
-    packet = service.repository.packet(handoff.id)
+    [handoff] = service.casework.handoffs()
+    packet = service.casework.packet(handoff.id)
     assert packet["join_token"] == token
     assert packet["customer"]["handle"] == "alice_k" and packet["customer"]["audience"] == 250
     assert {(c["key"], c["public"]) for c in packet["conversations"]} == {
@@ -659,8 +659,8 @@ async def test_a_stranger_with_the_start_token_does_not_join_the_case(
     finally:
         await service.stop()
 
-    [handoff] = service.repository.handoffs()
-    packet = service.repository.packet(handoff.id)
+    [handoff] = service.casework.handoffs()
+    packet = service.casework.packet(handoff.id)
     assert {c["key"] for c in packet["conversations"]} == {f"chat:{GROUP['id']}:user:42"}
     assert all("address" not in m["text"] for m in packet["messages"])
     bob_chat = service.repository.conversation_id("telegram", f"chat:{BOB['id']}")

@@ -531,14 +531,14 @@ async def test_mention_reply_dm_link_and_dm_join_the_same_case(
     query = parse_qs(urlsplit(link).query)
     assert query["recipient_id"] == [BRAND_ID]
 
-    (handoff,) = x_service.repository.handoffs("open")
+    (handoff,) = x_service.casework.handoffs("open")
     if handed_back:
         # Without an open handoff only the token in the prefilled DM text can join the case.
-        x_service.repository.close_handoff(handoff.id, "handed_back")
+        x_service.casework.close(handoff.id, "handed_back", None, override=True)
     fake_x.send_dm(alice, query["text"][0] + "my order number is 55123")
     await adapter.poll_once(x_service)
 
-    packet = x_service.repository.packet(handoff.id)
+    packet = x_service.casework.packet(handoff.id)
     assert {(c["key"], c["public"]) for c in packet["conversations"]} == {
         (f"thread:{complaint['conversation_id']}", True),
         (f"dm:{alice['id']}", False),

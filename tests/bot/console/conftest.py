@@ -93,7 +93,7 @@ def make_handoff(
         )
     )
     assert recorded is not None
-    return service.repository.open_handoff(
+    return service.casework.open(
         NewHandoff(
             case_id=recorded.case_id,
             trigger_message_id=recorded.message_id,

@@ -152,7 +152,7 @@ async def matrix(
     repository.create("tara", password_hash, "trainer")
     repository.create("ada", password_hash, "admin")
     handoff_id = make_handoff(service)
-    case = service.repository.packet(handoff_id)
+    case = service.casework.packet(handoff_id)
     canned = CaseworkRepository(service.repository.engine).save_canned_reply("Hello", "Hello {name}")
     [followup_id] = service.followups.store.plan(service.followups.policy, utcnow())
     clients = {
@@ -231,7 +231,7 @@ async def test_posts_without_the_csrf_token_are_refused(
     assert response.status_code == 403
     form = await http.post(f"/console/api/handoffs/{handoff_id}/claim", data={"csrf_token": "forged"})
     assert form.status_code == 403
-    assert service.repository.packet(handoff_id)["status"] == "open"
+    assert service.casework.packet(handoff_id)["status"] == "open"
     assert (await http.get(f"/console/api/handoffs/{handoff_id}")).json()["assignee_id"] is None
 
 

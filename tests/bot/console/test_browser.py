@@ -146,7 +146,7 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     expect(row).to_contain_text("Alice")
     expect(row).to_contain_text("complaint")
     expect(row).to_contain_text("left")  # the SLA clock
-    token = service.repository.packet(public["handoff_id"])["join_token"]
+    token = service.casework.packet(public["handoff_id"])["join_token"]
     # Alice's own browser (her signed visitor cookie) follows the invitation: the same case.
     private = _customer_says(base, text="order 4839201, still nothing", public=False, join=token)
     assert private["case_id"] == public["case_id"]
@@ -203,7 +203,7 @@ def test_an_agent_takes_a_complaint_from_queue_to_resolution(
     ana.get_by_role("button", name="Resolve").click()
     expect(ana.locator("#case-state")).to_contain_text("resolved")
     expect(ana.locator("#case-state")).to_contain_text("replacement sent")
-    assert service.repository.packet(public["handoff_id"])["status"] == "resolved"
+    assert service.casework.packet(public["handoff_id"])["status"] == "resolved"
 
 
 def test_signed_out_visitors_and_agents_are_kept_out(browser: Browser, live: tuple[str, Service]) -> None:

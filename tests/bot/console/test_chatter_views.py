@@ -12,6 +12,7 @@ import pytest
 from bot.messages import utcnow
 from bot.service import Service
 from bot.store import NewHandoff, Recorded
+from bot.store.casework import CaseworkRepository
 from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import SignIn
 from tests.fakes.understood import store_understood
@@ -32,7 +33,7 @@ def posts(service: Service) -> dict[str, Recorded]:
         ),
     }
     complaint = said["complaint"]
-    repository.open_handoff(
+    CaseworkRepository(repository.engine).open(
         NewHandoff(complaint.case_id, complaint.message_id, "complaint", "complaint", None, 60, "summary")
     )
     # Chatter in the complaint's thread, after it: the page links to that case.
@@ -56,7 +57,7 @@ async def test_an_agent_sees_chatter_not_complaints_escaped_with_its_case(
     assert "x <span" in cells and ">public</span>" in cells and "silent" in cells
     assert "Jo" in cells and "@jo" in cells and "87%" in cells and "no handoff" in cells
     assert f'action="/console/messages/{posts["joke"].message_id}/relabel"' in cells  # "Wrong label?"
-    [handoff] = service.repository.handoffs()
+    [handoff] = service.casework.handoffs()
     assert f'<a href="/console/handoffs/{handoff.id}">case {posts["complaint"].case_id}</a>' in html
     # Newest first: the thread's 😂 (just now) before the joke (five minutes ago) before last week's.
     assert html.index("😂😂") < html.index("lol &lt;b&gt;") < html.index("shoutout")

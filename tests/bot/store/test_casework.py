@@ -47,7 +47,7 @@ def _handoff(repository: Repository, user: str = "carol", text: str = "my parcel
         )
     )
     assert recorded is not None
-    return repository.open_handoff(
+    return CaseworkRepository(repository.engine).open(
         NewHandoff(recorded.case_id, recorded.message_id, "complaint", "complaint", "delivery", 70, text)
     )
 
@@ -270,7 +270,9 @@ def test_only_the_owner_an_admin_override_or_the_operator_closes_an_owned_handof
         casework.close(handoff_id, "resolved", None)  # no account, no override: refused too
     assert casework.handoff(handoff_id).status == "open"
 
-    repository.close_handoff(handoff_id, "handed_back", "done from the shell")  # the operator's path
+    CaseworkRepository(repository.engine).close(
+        handoff_id, "handed_back", None, "done from the shell", override=True
+    )  # the operator's path
     row = casework.handoff(handoff_id)
     assert (row.status, row.outcome) == ("handed_back", "done from the shell")
     events = casework.case_view(handoff_id).events
@@ -279,4 +281,4 @@ def test_only_the_owner_an_admin_override_or_the_operator_closes_an_owned_handof
         ("handed_back", None, {"outcome": "done from the shell"}),
     ]
     with pytest.raises(Conflict, match="is handed back"):
-        repository.close_handoff(handoff_id, "resolved")
+        CaseworkRepository(repository.engine).close(handoff_id, "resolved", None, override=True)

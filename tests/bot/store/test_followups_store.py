@@ -12,6 +12,7 @@ from bot.errors import NotFound
 from bot.followups import CHECKBACK, STILL_HERE, FollowupPolicy
 from bot.messages import Customer, InboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
+from bot.store.casework import CaseworkRepository
 from bot.store.followups import FollowupStore
 from bot.store.models import MessageRow
 
@@ -27,7 +28,7 @@ def _message(key: str, public: bool, text: str, n: int, join: str | None = None)
 def _complaint(repository: Repository, *, public: bool = True, invite: bool = True) -> tuple[Recorded, int]:
     recorded = repository.record_inbound(_message("public:alice", public, "my parcel never arrived", 1))
     assert recorded is not None
-    handoff_id = repository.open_handoff(
+    handoff_id = CaseworkRepository(repository.engine).open(
         NewHandoff(recorded.case_id, recorded.message_id, "complaint", "complaint", "delivery", 70, "parcel")
     )
     if invite:
@@ -145,7 +146,7 @@ def test_coming_to_the_private_chat_cancels_the_still_here(repository: Repositor
 def test_a_resolved_handoff_gets_a_check_back(repository: Repository) -> None:
     recorded, handoff_id = _complaint(repository)
     store = FollowupStore(repository.engine)
-    repository.close_handoff(handoff_id, "resolved", "refund sent")
+    CaseworkRepository(repository.engine).close(handoff_id, "resolved", None, "refund sent", override=True)
     planned = store.plan(POLICY, utcnow())
     kinds = {row.kind: row for row in store.for_case(recorded.case_id)}
     assert set(kinds) == {CHECKBACK} and [kinds[CHECKBACK].id] == planned
@@ -154,7 +155,7 @@ def test_a_resolved_handoff_gets_a_check_back(repository: Repository) -> None:
 
 def test_a_handed_back_handoff_gets_no_check_back(repository: Repository) -> None:
     _, handoff_id = _complaint(repository, public=False)
-    repository.close_handoff(handoff_id, "handed_back")
+    CaseworkRepository(repository.engine).close(handoff_id, "handed_back", None, override=True)
     assert FollowupStore(repository.engine).plan(POLICY, utcnow()) == []
 
 

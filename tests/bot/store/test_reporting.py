@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.messages import Customer, InboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
+from bot.store.casework import CaseworkRepository
 from bot.store.models import Handoff, MessageRow
 from bot.store.reporting import Reporting, metrics_snapshot
 from bot.store.review import ReviewInbox
@@ -52,7 +53,7 @@ def _reply(repository: Repository, to: Recorded, at: datetime, status: str = "se
 
 
 def _handoff(repository: Repository, to: Recorded, **times: datetime | str | None) -> int:
-    handoff_id = repository.open_handoff(
+    handoff_id = CaseworkRepository(repository.engine).open(
         NewHandoff(to.case_id, to.message_id, "complaint", "complaint", None, 60, "summary")
     )
     if times:

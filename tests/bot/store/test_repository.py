@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
+from bot.store.casework import CaseworkRepository
 from bot.store.models import Case, Handoff, MessageRow
 
 
@@ -33,7 +34,7 @@ def _message(
 
 
 def _handoff(repository: Repository, case_id: int, message_id: int) -> int:
-    return repository.open_handoff(
+    return CaseworkRepository(repository.engine).open(
         NewHandoff(
             case_id=case_id,
             trigger_message_id=message_id,
@@ -161,7 +162,7 @@ def test_closing_reopens_the_case_to_the_bot(repository: Repository) -> None:
     recorded = repository.record_inbound(_message())
     assert recorded is not None
     handoff_id = _handoff(repository, recorded.case_id, recorded.message_id)
-    repository.close_handoff(handoff_id, "handed_back")
+    CaseworkRepository(repository.engine).close(handoff_id, "handed_back", None, override=True)
     assert repository.open_handoff_id(recorded.case_id) is None
     again = _handoff(repository, recorded.case_id, recorded.message_id)
     assert again != handoff_id
@@ -169,7 +170,7 @@ def test_closing_reopens_the_case_to_the_bot(repository: Repository) -> None:
 
 def test_close_refuses_unknown_status(repository: Repository) -> None:
     with pytest.raises(ValueError, match="resolved or handed_back"):
-        repository.close_handoff(1, "deleted")
+        CaseworkRepository(repository.engine).close(1, "deleted", None, override=True)
 
 
 def test_packet_holds_the_whole_story(repository: Repository) -> None:
@@ -188,7 +189,7 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
     repository.mark_delivered(queued[0].id, "web-1", sent_at)
     repository.record_inbound(_message("d1", public=False, text="order 4839201"))
 
-    packet = repository.packet(handoff_id)
+    packet = CaseworkRepository(repository.engine).packet(handoff_id)
     assert packet["customer"] == {
         "platform": "web",
         "id": "alice",
@@ -268,7 +269,7 @@ def test_sending_stamps_the_acknowledgement(repository: Repository) -> None:
     handoff_id = _handoff(repository, recorded.case_id, recorded.message_id)
     _, queued = repository.finish_turn(recorded, "handled", [_reply(recorded, "hi")])
     repository.mark_delivered(queued[0].id, "x-1", utcnow())
-    assert repository.packet(handoff_id)["timestamps"]["acknowledged"] is not None
+    assert CaseworkRepository(repository.engine).packet(handoff_id)["timestamps"]["acknowledged"] is not None
 
 
 def test_a_concurrent_insert_is_retried_not_mistaken_for_a_duplicate(
@@ -301,10 +302,10 @@ def test_the_case_reads_in_the_order_firstline_got_it_not_by_platform_clocks(rep
     late = dataclasses.replace(
         _message("d1", public=False, text="order 4839201"),
         received_at=utcnow() - timedelta(seconds=5),
-        join_token=repository.packet(handoff_id)["join_token"],
+        join_token=CaseworkRepository(repository.engine).packet(handoff_id)["join_token"],
     )
     assert repository.record_inbound(late) is not None
-    assert [m["text"] for m in repository.packet(handoff_id)["messages"]] == [
+    assert [m["text"] for m in CaseworkRepository(repository.engine).packet(handoff_id)["messages"]] == [
         "my order never arrived",
         "Sorry! DM us",
         "order 4839201",
