@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.errors import BotError, NotFound
-from bot.handoff import build_packet
+from bot.handoff import HandoffRequest, build_packet
 from bot.messages import utcnow
 from bot.store.models import (
     CannedReply,
@@ -68,18 +68,12 @@ _MESSAGE_CREATED_AT = select(MessageRow.created_at).where(MessageRow.id == bindp
 _INSERT_HANDOFF = insert(Handoff)
 
 
-@dataclass(frozen=True, slots=True)
-class NewHandoff:
-    """A handoff the bot opens: for which case, triggered by which message, and why."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewHandoff(HandoffRequest):
+    """A handoff the bot opens: what the action asked for, for which case and triggering message."""
 
     case_id: int
     trigger_message_id: int
-    reason: str
-    intent: str | None
-    topic: str | None
-    priority: int
-    summary: str
-    flags: tuple[str, ...] = ()
 
 
 class Conflict(BotError):

@@ -13,8 +13,8 @@ from bot.app import create_app
 from bot.console.auth import hash_password
 from bot.messages import Customer, InboundMessage
 from bot.service import Service
-from bot.store import NewHandoff
 from bot.store.accounts import Account, AccountRepository
+from tests.fakes.handoffs import open_complaint_handoff
 
 PASSWORD = "correct horse battery"
 USERS = {"agent": "ana", "agent2": "ben", "trainer": "tara", "admin": "ada"}
@@ -93,17 +93,11 @@ def make_handoff(
         )
     )
     assert recorded is not None
-    return service.casework.open(
-        NewHandoff(
-            case_id=recorded.case_id,
-            trigger_message_id=recorded.message_id,
-            reason="complaint",
-            intent="complaint",
-            topic="delivery",
-            priority=70,
-            summary=f"complaint (delivery): {text}",
-            flags=("personal_data_public",),
-        )
+    return open_complaint_handoff(
+        service.repository.engine,
+        recorded,
+        summary=f"complaint (delivery): {text}",
+        flags=("personal_data_public",),
     )
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from bot.messages import utcnow
 from bot.service import Service
-from bot.store import NewHandoff, Recorded
-from bot.store.casework import CaseworkRepository
+from bot.store import Recorded
 from bot.store.review import ReviewInbox
 from tests.bot.console.conftest import SignIn
+from tests.fakes.handoffs import open_complaint_handoff
 from tests.fakes.understood import store_understood
 
 JOKE = "lol <b>your</b> van & my cat"
@@ -33,9 +33,7 @@ def posts(service: Service) -> dict[str, Recorded]:
         ),
     }
     complaint = said["complaint"]
-    CaseworkRepository(repository.engine).open(
-        NewHandoff(complaint.case_id, complaint.message_id, "complaint", "complaint", None, 60, "summary")
-    )
+    open_complaint_handoff(repository.engine, complaint, topic=None, priority=60)
     # Chatter in the complaint's thread, after it: the page links to that case.
     said["in_case"] = store_understood(repository, "p5", "😂😂", who="bo", conversation="post:p2")
     return said

@@ -11,10 +11,11 @@ import pytest
 
 from bot.errors import NotFound
 from bot.messages import Customer, InboundMessage
-from bot.store import NewHandoff, Repository, create_store_engine
+from bot.store import Repository, create_store_engine
 from bot.store.accounts import Account, AccountRepository
 from bot.store.casework import CaseworkRepository, Conflict, InvalidInput
 from bot.wording import fill
+from tests.fakes.handoffs import open_complaint_handoff
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"  # never verified here
 
@@ -47,9 +48,7 @@ def _handoff(repository: Repository, user: str = "carol", text: str = "my parcel
         )
     )
     assert recorded is not None
-    return CaseworkRepository(repository.engine).open(
-        NewHandoff(recorded.case_id, recorded.message_id, "complaint", "complaint", "delivery", 70, text)
-    )
+    return open_complaint_handoff(repository.engine, recorded, summary=text)
 
 
 def _case_id(casework: CaseworkRepository, handoff_id: int) -> int:

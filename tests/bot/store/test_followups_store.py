@@ -11,10 +11,11 @@ from bot.business_hours import BusinessHours
 from bot.errors import NotFound
 from bot.followups import CHECKBACK, STILL_HERE, FollowupPolicy
 from bot.messages import Customer, InboundMessage, utcnow
-from bot.store import NewHandoff, Recorded, Repository
+from bot.store import Recorded, Repository
 from bot.store.casework import CaseworkRepository
 from bot.store.followups import FollowupStore
 from bot.store.models import MessageRow
+from tests.fakes.handoffs import open_complaint_handoff
 
 ALWAYS = BusinessHours.parse("", "UTC")
 POLICY = FollowupPolicy(timedelta(hours=2), timedelta(hours=24), ALWAYS)
@@ -28,9 +29,7 @@ def _message(key: str, public: bool, text: str, n: int, join: str | None = None)
 def _complaint(repository: Repository, *, public: bool = True, invite: bool = True) -> tuple[Recorded, int]:
     recorded = repository.record_inbound(_message("public:alice", public, "my parcel never arrived", 1))
     assert recorded is not None
-    handoff_id = CaseworkRepository(repository.engine).open(
-        NewHandoff(recorded.case_id, recorded.message_id, "complaint", "complaint", "delivery", 70, "parcel")
-    )
+    handoff_id = open_complaint_handoff(repository.engine, recorded, summary="parcel")
     if invite:
         _bot_says(repository, recorded, f"So sorry! DM us: http://firstline.test/?join={recorded.join_token}")
     return recorded, handoff_id

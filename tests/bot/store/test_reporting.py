@@ -10,11 +10,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.messages import Customer, InboundMessage, utcnow
-from bot.store import NewHandoff, Recorded, Repository
-from bot.store.casework import CaseworkRepository
+from bot.store import Recorded, Repository
 from bot.store.models import Handoff, MessageRow
 from bot.store.reporting import Reporting, metrics_snapshot
 from bot.store.review import ReviewInbox
+from tests.fakes.handoffs import open_complaint_handoff
 from tests.fakes.understood import store_understood
 
 NOW = utcnow().replace(microsecond=0)
@@ -53,9 +53,7 @@ def _reply(repository: Repository, to: Recorded, at: datetime, status: str = "se
 
 
 def _handoff(repository: Repository, to: Recorded, **times: datetime | str | None) -> int:
-    handoff_id = CaseworkRepository(repository.engine).open(
-        NewHandoff(to.case_id, to.message_id, "complaint", "complaint", None, 60, "summary")
-    )
+    handoff_id = open_complaint_handoff(repository.engine, to, topic=None, priority=60)
     if times:
         with Session(repository.engine) as session, session.begin():
             session.execute(update(Handoff).where(Handoff.id == handoff_id).values(**times))
