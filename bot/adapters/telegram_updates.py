@@ -201,7 +201,15 @@ def addressed_to(message: Message, me: BotIdentity | None) -> bool:
         logger.warning("telegram: a group message arrived before the bot knew its name")
         return False
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and replied.from_user.id == me.id:
+    # Every message in a forum topic replies to the topic's opening service message; in a topic
+    # the bot opened, that would make every message there look addressed to the bot.
+    opens_topic = replied is not None and replied.forum_topic_created is not None
+    if (
+        replied is not None
+        and not opens_topic
+        and replied.from_user is not None
+        and replied.from_user.id == me.id
+    ):
         return True
     kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
     entities = message.parse_entities(kinds) if message.text else message.parse_caption_entities(kinds)

@@ -103,6 +103,40 @@ def test_a_forum_topic_is_part_of_the_conversation() -> None:
     assert message.conversation_key == f"chat:{GROUP['id']}:topic:77:user:42"
 
 
+def _topic_created_by_the_bot() -> dict[str, Any]:
+    """The service message that opens a forum topic: every message in the topic replies to it."""
+    return tg_message(
+        GROUP,
+        BOT_USER,
+        None,
+        message_thread_id=77,
+        forum_topic_created={"name": "Orders", "icon_color": 7322096},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "replies_to", "addressed"),
+    [
+        # In a topic the bot created, a message is not for the bot just because it sits there.
+        ("does anyone know when the sale starts?", "topic", False),
+        (f"@{BOT_NAME} does anyone know when the sale starts?", "topic", True),
+        # A real reply to one of the bot's messages in the topic still is.
+        ("thanks, that helped", "bot", True),
+    ],
+)
+def test_in_a_forum_topic_only_a_mention_or_a_real_reply_is_for_the_bot(
+    text: str, replies_to: str, addressed: bool
+) -> None:
+    topic = _topic_created_by_the_bot()
+    replied = (
+        topic
+        if replies_to == "topic"
+        else tg_message(GROUP, BOT_USER, "Happy to help!", message_thread_id=77)
+    )
+    update = _group(text, message_thread_id=77, is_topic_message=True, reply_to_message=replied)
+    assert (_read(update) is not None) is addressed
+
+
 @pytest.mark.parametrize("where", ["private", "group"])
 def test_a_caption_is_the_text_of_a_photo_or_document(where: str) -> None:
     caption = f"@{BOT_NAME} the box arrived like this" if where == "group" else "the box arrived like this"
