@@ -7,6 +7,7 @@ is recognised here, so both polling and the webhook leave it alone.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -65,6 +66,9 @@ def _parse_tweet(
     text = tweet.get("text")
     if not isinstance(text, str):
         raise InvalidMessage(f"tweet {tweet['id']} has no text")
+    # X sends a post's text with &, < and > escaped as HTML entities (a recorded post says
+    # "Illustrating &amp; expanding"); the model and the agent must read what the author wrote.
+    text = html.unescape(text)
     customer = _customer(author, users.get(author))
     metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
     counts = [_count(metrics.get(k)) for k in ("retweet_count", "reply_count", "like_count", "quote_count")]
