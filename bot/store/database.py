@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import QueuePool
 
@@ -59,9 +59,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x46_4C_4D_47  # "FLMG"
+"""The PostgreSQL advisory lock key that serialises migrations across processes."""
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to call on every start and from every process."""
+    """Bring the schema to the newest revision; safe to call on every start and from every process.
+
+    On PostgreSQL the upgrade runs under a transaction-scoped advisory lock: instances started
+    together on an empty database would otherwise each create `alembic_version` and the tables,
+    and all but one would die on a unique violation. The others wait, then find the schema at
+    head and do nothing. SQLite allows one writer at a time anyway.
+    """
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
