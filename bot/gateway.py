@@ -145,9 +145,11 @@ class Gateway:
         recorded = self.repository.record_inbound(message)
         if recorded is None:
             return Outcome(status="duplicate")
-        if older_than(message.received_at, self.settings.max_reply_age, utcnow()):
+        held = self._held(message)
+        if held is not None:
+            reason, why = held
             with log_format.turn(recorded.case_id, recorded.message_id):
-                return self._too_old(message, recorded)
+                return self._to_person(message, recorded, reason, why)
         if await self._over_limit(message):
             self.repository.finish_turn(recorded, "limited")
             return Outcome(status="limited", message_id=recorded.message_id, case_id=recorded.case_id)
@@ -237,30 +239,47 @@ class Gateway:
         except Exception:
             logger.exception("could not add message %s to the review inbox", routed.recorded.message_id)
 
-    def _too_old(self, message: InboundMessage, recorded: Recorded) -> Outcome:
-        """A message written too long ago (`Settings.max_reply_age`): stored, not answered, and
-        given to a person, who decides whether a late reply still helps."""
-        logger.info(
-            "message %s was written at %s, too long ago for an automatic answer; handed to a person",
-            recorded.message_id,
-            message.received_at.isoformat(),
-        )
+    def _held(self, message: InboundMessage) -> tuple[str, str] | None:
+        """Why the bot must not answer this message itself, as (reason, words), or None.
+
+        `too_old`: written longer ago than `Settings.max_reply_age`, so a person decides whether a
+        late reply still helps. `budget`: a public message on a platform that may not post in
+        public now (X past its daily budget, `BaseAdapter.public_replies_held`).
+        """
+        if older_than(message.received_at, self.settings.max_reply_age, utcnow()):
+            written = message.received_at.isoformat()
+            return "too_old", f"written at {written}, too long ago for an automatic answer"
+        if message.public:
+            why = self.adapters[message.platform].public_replies_held()
+            if why:
+                return "budget", why
+        return None
+
+    def _to_person(self, message: InboundMessage, recorded: Recorded, reason: str, why: str) -> Outcome:
+        """A message the bot must not answer (`_held`): stored, not answered, and given to a person
+        with the reason on the handoff; the turn ends with the reason as its status."""
+        logger.info("message %s handed to a person without a reply: %s", recorded.message_id, why)
         text = " ".join(message.text.split())[:100]
+        summary = (
+            f"written {message.received_at.isoformat(timespec='minutes')}: {text}"
+            if reason == "too_old"
+            else f"{why}: {text}"
+        )
         handoff_id = self.casework.open(
             NewHandoff(
                 case_id=recorded.case_id,
                 trigger_message_id=recorded.message_id,
-                reason="too_old",
+                reason=reason,
                 intent=None,
                 topic=None,
-                priority=priority("too_old", public=message.public, audience=message.customer.audience),
-                summary=f"written {message.received_at.isoformat(timespec='minutes')}: {text}",
-                flags=("too_old",),
+                priority=priority(reason, public=message.public, audience=message.customer.audience),
+                summary=summary[:500],
+                flags=(reason,),
             )
         )
-        self.repository.finish_turn(recorded, "too_old")
+        self.repository.finish_turn(recorded, reason)
         return Outcome(
-            status="too_old", message_id=recorded.message_id, case_id=recorded.case_id, handoff_id=handoff_id
+            status=reason, message_id=recorded.message_id, case_id=recorded.case_id, handoff_id=handoff_id
         )
 
     async def _on_error(self, message: InboundMessage, recorded: Recorded) -> Outcome:

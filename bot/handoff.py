@@ -109,6 +109,8 @@ REASONS = {
     "that language and needs a person who reads it.",
     "too_old": "Written too long ago for an automatic answer (FIRSTLINE_MAX_REPLY_AGE): the bot "
     "stayed silent; a person decides whether to reply.",
+    "budget": "The platform's daily API budget is spent (FIRSTLINE_X_DAILY_BUDGET_USD): the bot "
+    "stopped posting in public; a person decides whether to reply.",
 }
 
 _BASE_PRIORITY = {
@@ -124,6 +126,8 @@ _BASE_PRIORITY = {
     "other_language": 40,
     # Already late; a person looks when the fresh cases allow.
     "too_old": 20,
+    # Unread and fresh, so possibly a complaint: ranked like a message the bot was unsure of.
+    "budget": 40,
 }
 
 

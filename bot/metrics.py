@@ -159,11 +159,13 @@ def snapshot(
     handoffs: HandoffCounts,
     messages: Iterable[Understood],
     chatter_unanswered: int,
+    x_spend: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Every figure of the metrics page for the window ending `now`, as JSON-ready data.
 
-    `chatter_unanswered` counts the public posts read as chatter that the bot let pass without a
-    reply in the window (see `bot.store.reporting.Reporting.chatter_unanswered`)."""
+        `chatter_unanswered` counts the public posts read as chatter that the bot let pass without a
+        reply in the window (see `bot.store.reporting.Reporting.chatter_unanswered`). `x_spend` is what X
+    charged per UTC day and operation, in USD (`bot.store.spend.SpendLedger.daily`)."""
     start = now - window
     return {
         "generated_at": now.isoformat(),
@@ -177,5 +179,6 @@ def snapshot(
             "handed_back": handoffs.handed_back,
         },
         "chatter_unanswered": chatter_unanswered,
+        "x_spend_usd": x_spend or {},
         "volume": volume(messages, start, now, bucket),
     }

@@ -104,6 +104,15 @@ class FirstlineCollector(Collector):
         chatter.add_metric([], self.reporting.chatter_unanswered(since, now))
         yield chatter
 
+        spend = CounterMetricFamily(
+            "firstline_x_api_cost_usd",
+            "What X has charged so far, in USD, by operation (X's pay-per-use prices, FIRSTLINE_X_PRICES).",
+            labels=["operation"],
+        )
+        for operation, usd in sorted(self.reporting.spend.totals("x").items()):
+            spend.add_metric([operation], usd)
+        yield spend
+
         followups = GaugeMetricFamily(
             "firstline_followups", "Follow-ups by kind and status.", labels=["kind", "status"]
         )

@@ -42,7 +42,8 @@ class Outcome:
     status: str
     """answered, attached (a person owns the case: the bot stayed silent), duplicate, limited
     (stored, but the account sent too much this minute: no bot turn), too_old (stored and given to
-    a person without a reply: written longer ago than `Settings.max_reply_age`), or failed
+    a person without a reply: written longer ago than `Settings.max_reply_age`), budget (the same,
+    for a public message on a platform whose daily API budget is spent), or failed
     (Firstline broke; the customer got an apology and the case went to a person)."""
     message_id: int | None = None
     case_id: int | None = None

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.adapters import ADAPTERS, BaseAdapter
 from bot.delivery import Delivery
@@ -15,7 +16,7 @@ from bot.followup_scheduler import FollowupScheduler
 from bot.followups import FollowupPolicy
 from bot.gateway import Gateway
 from bot.language import LanguageDetector
-from bot.messages import InboundMessage
+from bot.messages import InboundMessage, utcnow
 from bot.model_store import find_model
 from bot.outbox import OutboxWorker
 from bot.rasa_runtime import RasaRuntime
@@ -26,6 +27,8 @@ from bot.store import CaseworkRepository, Repository, create_store_engine, migra
 from bot.store.followups import FollowupStore
 from bot.store.reporting import Reporting
 from bot.store.review import ReviewInbox
+from bot.store.spend import SpendLedger
+from bot.store.unreadable import UnreadableStore
 from bot.wording import phrasebook
 
 __all__ = ["Service"]
@@ -50,6 +53,8 @@ class Service:
     """The figures of the metrics page and endpoints."""
     review_inbox: ReviewInbox
     """Messages the model was unsure of, for the trainers."""
+    unreadable: UnreadableStore
+    """Platform updates no parser could read, kept raw for people to see."""
 
     @classmethod
     def build(
@@ -82,9 +87,10 @@ class Service:
                     f"no model for the current data in {settings.model_dir}; run `firstline train`"
                 )
             rasa = RasaRuntime.load(settings, model)
+        spend = SpendLedger(engine)
         adapters: dict[str, BaseAdapter] = {}
         for name, adapter_class in ADAPTERS.items():
-            adapter = adapter_class.from_settings(settings)
+            adapter = adapter_class.from_settings(settings, spend)
             if adapter is None:
                 logger.info("%s adapter: not configured, not started", name)
                 continue
@@ -121,8 +127,9 @@ class Service:
             OutboxWorker(delivery, gateway.resume),
             limits,
             followups,
-            Reporting(engine),
+            Reporting(engine, spend),
             review_inbox,
+            UnreadableStore(engine),
         )
 
     # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).
@@ -135,6 +142,10 @@ class Service:
 
     def save_cursor(self, name: str, value: str) -> None:
         self.repository.save_cursor(name, value)
+
+    def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
+        if self.unreadable.keep(platform, external_id, raw, error, utcnow()):
+            logger.warning("%s: update %s kept raw, it could not be read: %s", platform, external_id, error)
 
     async def start(self) -> None:
         for adapter in self.adapters.values():

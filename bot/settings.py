@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseSettings, Field, SecretStr, validator
 
+from bot.x_costs import DEFAULT_PRICES_USD
+
 __all__ = ["PROJECT_ROOT", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +250,24 @@ class Settings(BaseSettings):
     )
     x_api_url: str = Field("https://api.twitter.com", description="X API host (a local fake, tests).")
     x_poll_seconds: float = Field(15.0, description="Pause between polls of mentions and DMs.")
+    x_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES_USD),
+        shown_default="X's prices of December 2026",
+        description="What X charges in USD, as JSON: post_read, user_read, dm_event_read (per "
+        "resource), post_create, post_create_with_url, dm_create (per request). Operations left "
+        "out keep today's prices (December 2026); the spend counter and the budget use them.",
+    )
+    x_daily_budget_usd: float | None = Field(
+        None,
+        ge=0,
+        description="Most USD to spend on X in one UTC day. Past it the bot stops posting in public "
+        "and hands every public X case to a person, with the reason on the case; unset: no budget.",
+    )
+    x_dm_invite: Literal["link", "text"] = Field(
+        "link",
+        description="How a public X reply invites to DM: link (a one-tap DM link; X charges a post "
+        "with a URL 13 times more) or text (no URL: the customer quotes a reference in their DM).",
+    )
 
     class Config:
         env_prefix = "FIRSTLINE_"
@@ -258,6 +278,15 @@ class Settings(BaseSettings):
     @validator("data_dir", "model_dir", "project_dir", "corpora_dir")
     def _absolute(cls, value: Path) -> Path:  # noqa: N805 - pydantic validators take the class
         return value.expanduser().resolve()
+
+    @validator("x_prices")
+    def _prices(cls, value: dict[str, float]) -> dict[str, float]:  # noqa: N805 - pydantic validators take the class
+        unknown = sorted(set(value) - set(DEFAULT_PRICES_USD))
+        if unknown:
+            raise ValueError(f"unknown X operations {unknown}; known: {', '.join(DEFAULT_PRICES_USD)}")
+        if any(price < 0 for price in value.values()):
+            raise ValueError("a price cannot be negative")
+        return {**DEFAULT_PRICES_USD, **value}
 
     @validator("trusted_proxies")
     def _proxies(cls, value: str) -> str:  # noqa: N805 - pydantic validators take the class

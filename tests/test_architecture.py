@@ -34,6 +34,7 @@ DOMAIN = (
     "bot.triage",
     "bot.uncertainty",
     "bot.wording",
+    "bot.x_costs",
 )
 """Plain Python without I/O: the rules of a first line, tested in tables."""
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from bot.settings import Settings
+    from bot.store.spend import SpendLedger
 
 __all__ = ["BaseAdapter", "Inbox"]
 
@@ -26,7 +27,8 @@ class Inbox(Protocol):
 
     `receive` returns once the message is stored and handled (or refused with `InvalidMessage`,
     or recognised as a repeat), so an adapter that advances a platform cursor after it returns
-    can never lose a message. Cursors (Telegram's update offset, X's `since_id`) live in
+    can never lose a message; an update that is no message at all is kept raw with
+    `keep_unreadable` before it is acknowledged. Cursors (Telegram's update offset, X's `since_id`) live in
     Firstline's store, so they survive restarts and are shared by every instance.
     """
 
@@ -36,14 +38,23 @@ class Inbox(Protocol):
 
     def save_cursor(self, name: str, value: str) -> None: ...
 
+    def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
+        """Keeps an update no parser could read, raw, for people to see; the adapter then
+        acknowledges it. Raises when it could not be kept: the update must then come again."""
+        ...
+
 
 class BaseAdapter(ABC):
     name: ClassVar[str]
 
     @classmethod
     @abstractmethod
-    def from_settings(cls, settings: Settings) -> BaseAdapter | None:
-        """The adapter, or None when its credentials are not configured."""
+    def from_settings(cls, settings: Settings, spend: SpendLedger | None = None) -> BaseAdapter | None:
+        """The adapter, or None when its credentials are not configured.
+
+        `spend` is where a platform that bills per use (X) counts what it spends; the others
+        ignore it.
+        """
 
     @abstractmethod
     def parse(self, raw: Any) -> InboundMessage | None:
@@ -81,6 +92,13 @@ class BaseAdapter(ABC):
 
     def measure(self, text: str) -> int:
         return measure(text, self.name)
+
+    def public_replies_held(self) -> str | None:
+        """Why the bot may not post in public on this platform now (a spent budget), or None.
+
+        While it says why, public messages are stored and handed to a person without a bot turn.
+        """
+        return None
 
     def dm_link(self, customer: Customer, join_token: str) -> str | None:
         """A one-tap link into a private chat with the brand that joins the same case, if any."""

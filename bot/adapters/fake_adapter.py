@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.adapters.base import BaseAdapter
 from bot.errors import BotError, InvalidMessage
 from bot.messages import InboundMessage, OutboundMessage
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.store.spend import SpendLedger
 
 __all__ = ["FakeAdapter"]
 
@@ -28,7 +31,7 @@ class FakeAdapter(BaseAdapter):
         self._ids = itertools.count(1)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FakeAdapter:
+    def from_settings(cls, settings: Settings, spend: SpendLedger | None = None) -> FakeAdapter:
         return cls()
 
     def parse(self, raw: Any) -> InboundMessage:

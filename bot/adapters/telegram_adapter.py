@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from bot.settings import Settings
+    from bot.store.spend import SpendLedger
 
 __all__ = ["TelegramAdapter", "split_text"]
 
@@ -62,6 +63,24 @@ _AUDIENCE_TTL = 3600.0
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _KEY = re.compile(r"^chat:(?P<chat>-?\d+)(?::topic:(?P<topic>\d+))?(?::user:(?P<user>\d+))?$")
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
+
+
+def _update_id(raw: Any) -> str | None:
+    """The update's `update_id` as text, from an `Update` or its JSON, if it has one."""
+    if isinstance(raw, Update):
+        return str(raw.update_id)
+    value = raw.get("update_id") if isinstance(raw, dict) else None
+    return str(value) if type(value) is int else None
+
+
+def _raw_json(raw: Any) -> Any:
+    """What Telegram sent: the JSON of a webhook, or a polled `Update` back as its JSON."""
+    if isinstance(raw, Update):
+        try:
+            return raw.to_dict()
+        except Exception:  # a malformed update may not even serialise; keep what can be said
+            return {"update_id": raw.update_id, "unserialisable": repr(raw)}
+    return raw
 
 
 def _utf16_units(char: str) -> int:
@@ -155,7 +174,7 @@ class TelegramAdapter(BaseAdapter):
         self._audiences: dict[int, tuple[float, int | None]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramAdapter | None:
+    def from_settings(cls, settings: Settings, spend: SpendLedger | None = None) -> TelegramAdapter | None:
         """The adapter when FIRSTLINE_TELEGRAM_TOKEN is set; webhook mode when there is a public URL.
 
         Webhook mode without a usable FIRSTLINE_TELEGRAM_WEBHOOK_SECRET is refused with one error
@@ -337,8 +356,8 @@ class TelegramAdapter(BaseAdapter):
     async def dispatch(self, raw: Any, inbox: Inbox) -> None:
         """Handles one update end to end: answers a button press, or gives the message to the inbox.
 
-        Updates that carry no customer message, and messages the inbox refuses, are skipped with
-        a log line.
+        Updates that carry no customer message are skipped with a log line; an update that cannot
+        be read, or whose message the inbox refuses, is kept raw (`Inbox.keep_unreadable`).
 
         Raises:
             PlatformUnavailable: the bot does not know its name yet (getMe has not answered).
@@ -354,7 +373,7 @@ class TelegramAdapter(BaseAdapter):
                 await self._answer_callback(update)
             message = self.parse(update)
         except InvalidMessage as exc:
-            logger.warning("telegram: update skipped: %s", exc)
+            inbox.keep_unreadable(self.name, _update_id(raw), _raw_json(raw), str(exc))
             return
         if message is None:
             return
@@ -366,7 +385,9 @@ class TelegramAdapter(BaseAdapter):
         try:
             await inbox.receive(message)
         except InvalidMessage as exc:
+            # It can never be stored as a message (a lone surrogate, say): kept raw instead.
             logger.warning("telegram: message %s refused: %s", message.platform_message_id, exc)
+            inbox.keep_unreadable(self.name, _update_id(raw), _raw_json(raw), f"refused: {exc}")
 
     async def _answer_callback(self, update: Update) -> None:
         """Stops the button's spinner; the bot sends no buttons, so the press carries nothing to read.
@@ -473,7 +494,7 @@ class TelegramAdapter(BaseAdapter):
         if not self.webhook_url or not self._webhook_secret:
             return ()
 
-        async def handle(update: Update) -> None:
-            await self.dispatch(update, inbox)
+        async def handle(raw: dict[str, Any]) -> None:
+            await self.dispatch(raw, inbox)
 
-        return (webhook_route(self._webhook_secret, lambda raw: to_update(raw, self.bot), handle),)
+        return (webhook_route(self._webhook_secret, handle),)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from bot.adapters.base import BaseAdapter
@@ -20,6 +20,9 @@ from bot.errors import Forbidden, InvalidMessage
 from bot.input_limits import MAX_STORED_INT
 from bot.messages import Customer, InboundMessage, OutboundMessage
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.store.spend import SpendLedger
 
 __all__ = ["WebAdapter"]
 
@@ -40,7 +43,7 @@ class WebAdapter(BaseAdapter):
         self.audience_cap = audience_cap
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WebAdapter:
+    def from_settings(cls, settings: Settings, spend: SpendLedger | None = None) -> WebAdapter:
         return cls(settings.base_url, settings.max_message_chars, settings.web_audience_cap)
 
     def parse(self, raw: Any, visitor: str | None = None) -> InboundMessage:

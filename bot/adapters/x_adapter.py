@@ -32,11 +32,13 @@ from bot.adapters.x_webhook import crc_response, dm_events_v2, mentioned_tweet_i
 from bot.backoff import backoff
 from bot.errors import BotError, DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
 from bot.input_limits import InputError, parse_json, read_body
-from bot.messages import Customer, InboundMessage, OutboundMessage
+from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.text_limits import measure
+from bot.x_costs import DEFAULT_PRICES_USD, Charge
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from bot.store.spend import SpendLedger
 
 __all__ = ["XAdapter"]
 
@@ -62,10 +64,27 @@ _X_KEYS = ("bearer_token", "consumer_key", "consumer_secret", "access_token", "a
 class XAdapter(BaseAdapter):
     name = "x"
 
-    def __init__(self, api: XApi, consumer_secret: str, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        api: XApi,
+        consumer_secret: str,
+        poll_seconds: float,
+        *,
+        spend: SpendLedger | None = None,
+        prices: dict[str, float] | None = None,
+        daily_budget: float | None = None,
+        dm_invite: str = "link",
+    ) -> None:
         self.api = api
         self.consumer_secret = consumer_secret
         self.poll_seconds = poll_seconds
+        self.spend = spend
+        """Where what X charges is counted; without it nothing is counted and no budget holds."""
+        self.prices = dict(prices or DEFAULT_PRICES_USD)
+        self.daily_budget = daily_budget
+        self.dm_invite = dm_invite
+        if spend is not None:
+            api.meter = self._record_spend
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         """Tests replace it (with `api.clock`) to step through rate-limit pauses without waiting."""
         self.brand_id: str | None = None
@@ -76,7 +95,7 @@ class XAdapter(BaseAdapter):
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> XAdapter | None:
+    def from_settings(cls, settings: Settings, spend: SpendLedger | None = None) -> XAdapter | None:
         values = {key: getattr(settings, f"x_{key}") for key in _X_KEYS}
         missing = [f"FIRSTLINE_X_{key.upper()}" for key, value in values.items() if value is None]
         if len(missing) == len(_X_KEYS):
@@ -88,7 +107,33 @@ class XAdapter(BaseAdapter):
             return None
         secrets = {key: value.get_secret_value() for key, value in values.items() if value is not None}
         api = XApi(**secrets, api_url=settings.x_api_url)
-        return cls(api, secrets["consumer_secret"], settings.x_poll_seconds)
+        return cls(
+            api,
+            secrets["consumer_secret"],
+            settings.x_poll_seconds,
+            spend=spend,
+            prices=settings.x_prices,
+            daily_budget=settings.x_daily_budget_usd,
+            dm_invite=settings.x_dm_invite,
+        )
+
+    # --- what X costs --------------------------------------------------------------------------
+
+    def _record_spend(self, charges: list[Charge]) -> None:
+        assert self.spend is not None
+        self.spend.charge(self.name, charges, self.prices, utcnow())
+
+    def public_replies_held(self) -> str | None:
+        """Why the bot may not post in public on X now: today's spend has reached the budget."""
+        if self.spend is None or self.daily_budget is None:
+            return None
+        spent = self.spend.spent_on(self.name, utcnow().date())
+        if spent < self.daily_budget:
+            return None
+        return (
+            f"X's daily budget is spent (${spent:.2f} of ${self.daily_budget:.2f} today, "
+            "FIRSTLINE_X_DAILY_BUDGET_USD): no public replies until midnight UTC"
+        )
 
     # --- identity ------------------------------------------------------------------------------
 
@@ -118,14 +163,17 @@ class XAdapter(BaseAdapter):
         return parse_event(raw, self.brand_id)
 
     async def _deliver(self, inbox: Inbox, raw: dict[str, Any]) -> None:
-        """Parses and hands one event to the inbox; refused events are logged and passed over.
+        """Parses and hands one event to the inbox; an event no parser can read is kept raw for
+        people to see, and one the inbox refuses is logged; both are passed over.
 
         Anything else that goes wrong propagates, so the caller does not advance its cursor.
         """
         try:
             message = self.parse(raw)
         except InvalidMessage as exc:
-            logger.warning("x adapter: skipped an event: %s", exc)
+            data = raw.get("data") if isinstance(raw, dict) else None
+            event_id = data.get("id") if isinstance(data, dict) and is_x_id(data.get("id")) else None
+            inbox.keep_unreadable(self.name, event_id, raw, str(exc))
             return
         if message is None:
             return
@@ -135,6 +183,7 @@ class XAdapter(BaseAdapter):
             await inbox.receive(message)
         except InvalidMessage as exc:
             logger.warning("x adapter: %s %s refused: %s", message.kind, message.platform_message_id, exc)
+            inbox.keep_unreadable(self.name, message.platform_message_id, raw, f"refused: {exc}")
 
     # --- polling -------------------------------------------------------------------------------
 
@@ -221,9 +270,19 @@ class XAdapter(BaseAdapter):
             inbox.save_cursor(MENTIONS_CURSOR, tweet["id"])
 
     async def _poll_dms(self, inbox: Inbox) -> None:
-        """New DM events, oldest first, after the newest one handled (X has no `since_id` here)."""
+        """New DM events, oldest first, after the newest one handled (X has no `since_id` here).
+
+        X bills every DM event a page returns, so once there is a cursor the newest event is
+        looked at alone first: a quiet inbox costs one read of one event (X and the ledger count
+        it once a day), not a page of a hundred on every poll.
+        """
         newest = inbox.cursor(DM_CURSOR)
         after = int(newest) if newest and newest.isdigit() else None
+        if after is not None:
+            probe = await self.api.dm_events(pagination_token=None, max_results=1)
+            latest = [e for e in probe.get("data") or [] if isinstance(e, dict) and is_x_id(e.get("id"))]
+            if not latest or _id_order(latest[0]) <= after:
+                return
         events, includes = await self._pages(
             lambda token: self.api.dm_events(pagination_token=token, max_results=PAGE_SIZE),
             more=lambda batch: after is not None and all(_id_order(e) > after for e in batch),
@@ -265,6 +324,10 @@ class XAdapter(BaseAdapter):
         return self.char_limit - measure(prefix, self.name)
 
     def dm_link(self, customer: Customer, join_token: str) -> str | None:
+        """The one-tap DM link or, with `FIRSTLINE_X_DM_INVITE=text`, the reference to quote in a
+        DM: a post without a URL costs X's plain price, and the quoted `ref` still joins the case."""
+        if self.dm_invite == "text":
+            return f"(ref {join_token})"
         if self.brand_id is None:
             return None
         query = urlencode({"recipient_id": self.brand_id, "text": f"ref {join_token} "})
@@ -286,6 +349,10 @@ class XAdapter(BaseAdapter):
                 f"not sent: {REPLY_LOOP_LIMIT} public replies to this author in this thread within "
                 f"{REPLY_LOOP_WINDOW / 60:.0f} minutes already (reply-loop guard)"
             )
+        held = self.public_replies_held() if message.author == "bot" else None
+        if held:
+            # A reply queued before the budget ran out, or a follow-up: a person decides instead.
+            raise DeliveryFailed(f"not sent: {held}")
         handle = await self._handle(message.recipient_id)
         text = message.text
         if handle and not text.lower().startswith(f"@{handle.lower()}"):

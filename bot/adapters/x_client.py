@@ -22,6 +22,7 @@ import requests
 import tweepy
 
 from bot.errors import DeliveryFailed, PlatformUnavailable
+from bot.x_costs import Charge, read_charges, write_charge
 
 __all__ = [
     "DM_EVENT_FIELDS",
@@ -152,6 +153,7 @@ class XApi:
         api_url: str,
         clock: Callable[[], float] = time.time,
         timeout: float = 30.0,
+        meter: Callable[[list[Charge]], None] | None = None,
     ) -> None:
         self._client = tweepy.Client(
             bearer_token=bearer_token,
@@ -166,6 +168,17 @@ class XApi:
         self.clock = clock
         """Epoch seconds; tests replace it to move through rate-limit windows without waiting."""
         self.limits = RateLimits()
+        self.meter = meter
+        """Told what each successful call cost (X bills per use); failed calls are not billed."""
+
+    def _charge(self, charges: list[Charge]) -> None:
+        if self.meter is None or not charges:
+            return
+        try:
+            self.meter(charges)
+        except Exception:
+            # What was read or sent stays read or sent; a spend the ledger missed is logged.
+            logger.exception("could not record the cost of %d X API uses", len(charges))
 
     def close(self) -> None:
         self._client.session.close()
@@ -206,12 +219,14 @@ class XApi:
 
     async def me(self) -> dict[str, Any]:
         body = await self._call("me", self._client.get_me, user_fields=USER_FIELDS)
+        self._charge(read_charges("user_read", body))
         return _data_object(body, "me")
 
     async def user(self, user_id: str) -> dict[str, Any]:
         body = await self._call(
             "user", self._client.get_user, id=user_id, user_fields=USER_FIELDS, user_auth=True
         )
+        self._charge(read_charges("user_read", body))
         return _data_object(body, "user")
 
     async def mentions(
@@ -221,7 +236,7 @@ class XApi:
 
         Read with the app's bearer token: its window is separate from the brand account's.
         """
-        return await self._call(
+        body = await self._call(
             "mentions",
             self._client.get_users_mentions,
             user_id,
@@ -232,9 +247,11 @@ class XApi:
             tweet_fields=TWEET_FIELDS,
             user_fields=USER_FIELDS,
         )
+        self._charge(read_charges("post_read", body))
+        return body
 
     async def tweet(self, tweet_id: str) -> dict[str, Any]:
-        return await self._call(
+        body = await self._call(
             "tweet",
             self._client.get_tweet,
             tweet_id,
@@ -242,10 +259,12 @@ class XApi:
             tweet_fields=TWEET_FIELDS,
             user_fields=USER_FIELDS,
         )
+        self._charge(read_charges("post_read", body))
+        return body
 
     async def dm_events(self, *, pagination_token: str | None, max_results: int) -> dict[str, Any]:
         """One page of the brand account's DM events, newest first."""
-        return await self._call(
+        body = await self._call(
             "dm_events",
             self._client.get_direct_message_events,
             pagination_token=pagination_token,
@@ -255,18 +274,24 @@ class XApi:
             expansions=["sender_id"],
             user_fields=USER_FIELDS,
         )
+        self._charge(read_charges("dm_event_read", body))
+        return body
 
     async def create_tweet(self, text: str, in_reply_to: str | None) -> str:
         body = await self._call(
             "create_tweet", self._client.create_tweet, text=text, in_reply_to_tweet_id=in_reply_to
         )
-        return str(_data_object(body, "create_tweet").get("id", ""))
+        created = str(_data_object(body, "create_tweet").get("id", ""))
+        self._charge([write_charge("post", text, created)])
+        return created
 
     async def send_dm(self, participant_id: str, text: str) -> str:
         body = await self._call(
             "send_dm", self._client.create_direct_message, participant_id=participant_id, text=text
         )
-        return str(_data_object(body, "send_dm").get("dm_event_id", ""))
+        created = str(_data_object(body, "send_dm").get("dm_event_id", ""))
+        self._charge([write_charge("dm", text, created)])
+        return created
 
 
 def _data_object(body: dict[str, Any], endpoint: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.console.chatter_views import chatter_routes
 from bot.console.context import Console
 from bot.console.metrics_views import metrics_routes
 from bot.console.review_views import review_routes
+from bot.console.unreadable_views import unreadable_routes
 from bot.console.views import page_routes
 from bot.settings import Settings
 
@@ -45,5 +46,6 @@ def console_routes(console: Console) -> list[BaseRoute]:
         *review_routes(console),
         *metrics_routes(console),
         *chatter_routes(console),
+        *unreadable_routes(console),
         Mount("/console/static", app=static, name="console-static"),
     ]

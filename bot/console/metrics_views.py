@@ -71,6 +71,8 @@ def metrics_context(snapshot: dict[str, Any], hours: int, bucket: str) -> dict[s
     labels = [datetime.fromisoformat(s).strftime(_LABEL_FORMAT[bucket]) for s in volume["starts"]]
     by_intent: dict[str, list[int]] = volume["by_intent"]
     by_topic: dict[str, list[int]] = volume["by_topic"]
+    spend: dict[str, dict[str, float]] = snapshot.get("x_spend_usd") or {}
+    today = max(spend) if spend else ""
     return {
         "hours": hours,
         "bucket": bucket,
@@ -101,6 +103,15 @@ def metrics_context(snapshot: dict[str, Any], hours: int, bucket: str) -> dict[s
         ),
         "intent_chart": _svg(by_intent, lambda: line_chart("Customer messages by intent", labels, by_intent)),
         "topic_chart": _svg(by_topic, lambda: line_chart("Customer messages by topic", labels, by_topic)),
+        "x_spend_today": sum((spend.get(today) or {}).values()) if spend else None,
+        "x_spend_chart": _svg(
+            any(spend.values()),
+            lambda: bar_chart(
+                "What X charged per UTC day, USD, by operation",
+                {day[5:]: dict(operations) for day, operations in spend.items()},
+                unit="USD",
+            ),
+        ),
     }
 
 

@@ -43,7 +43,9 @@ __all__ = [
     "LoginFailure",
     "MessageRow",
     "RateLimitCounter",
+    "SpendCharge",
     "UTCDateTime",
+    "UnreadableUpdate",
     "User",
 ]
 
@@ -213,6 +215,39 @@ class RateLimitCounter(Base):
     key = Column(String(255), primary_key=True)
     count = Column(Integer, nullable=False)
     expires_at = Column(Float, nullable=False)
+
+
+class SpendCharge(Base):
+    """One billable use of a paid platform API (see `bot.adapters.x_costs`), at most once per
+    resource per UTC day, as X bills it: the daily spend and the budget are sums of these rows."""
+
+    __tablename__ = "api_spend"
+
+    day = Column(String(10), primary_key=True)
+    """The UTC day, YYYY-MM-DD: the unit of X's deduplication and of the budget."""
+    platform = Column(String(16), primary_key=True)
+    operation = Column(String(32), primary_key=True)
+    resource_id = Column(String(64), primary_key=True)
+    usd = Column(Float, nullable=False)
+    charged_at = Column(UTCDateTime(), nullable=False)
+
+
+class UnreadableUpdate(Base):
+    """A platform update that could not be read as a message (malformed, or a shape the parser
+    does not know), kept raw for people to see: skipping it keeps the updates after it moving,
+    and keeping it means nothing a customer sent vanishes without a trace."""
+
+    __tablename__ = "unreadable_updates"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_unreadable_updates_external"),)
+
+    id = Column(Integer, primary_key=True)
+    platform = Column(String(16), nullable=False)
+    external_id = Column(String(128), nullable=False)
+    """The platform's id for the update (Telegram's update_id, X's event id), or a digest of the body."""
+    raw = Column(Text, nullable=False)
+    """The update as received, JSON, cut at `bot.store.unreadable.MAX_RAW_CHARS`."""
+    error = Column(Text, nullable=False)
+    received_at = Column(UTCDateTime(), nullable=False)
 
 
 class User(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.metrics import AckSample, HandoffCounts, Understood, snapshot
 from bot.store.models import Case, Conversation, CustomerRow, Followup, Handoff, MessageRow, ReviewItem
+from bot.store.spend import SpendLedger
 from bot.triage import CHATTER_INTENT
 
 __all__ = ["ChatterMessage", "Reporting", "metrics_snapshot"]
@@ -47,9 +48,15 @@ def _replied_to(message: type[MessageRow]) -> Any:
     return exists().where(reply.in_reply_to_id == message.id, reply.direction == "out")
 
 
+SPEND_DAYS = 14
+"""How many UTC days of X spend the metrics page charts, whatever its window."""
+
+
 class Reporting:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, spend: SpendLedger | None = None) -> None:
         self.engine = engine
+        self.spend = spend or SpendLedger(engine)
+        """What X has cost (written by the X adapter, read here for the page and `/metrics`)."""
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
 
     def _session(self) -> Session:
@@ -270,6 +277,7 @@ class Reporting:
             handoffs=self.handoff_counts(since, now),
             messages=self.understood(since, now),
             chatter_unanswered=self.chatter_unanswered(since, now),
+            x_spend=self.spend.daily("x", now.date(), max(SPEND_DAYS, window.days)),
         )
 
 

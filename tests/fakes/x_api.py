@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from twitter_text import parse_tweet
+from twitter_text import extract_urls, parse_tweet
 
 __all__ = ["AccountActivitySender", "FakeClock", "FakeXApi", "x_signature"]
 
@@ -43,6 +43,14 @@ LIMITS = {
     "dm_events": 300,
     "create_tweet": 200,
     "send_dm": 200,
+}
+READ_PRICES = {
+    # endpoint: (operation, USD per resource returned), docs.x.com "pricing", December 2026
+    "me": ("user_read", 0.010),
+    "user": ("user_read", 0.010),
+    "mentions": ("post_read", 0.005),
+    "tweet": ("post_read", 0.005),
+    "dm_events": ("dm_event_read", 0.010),
 }
 USER_CONTEXT_ONLY = {"me", "dm_events", "create_tweet", "send_dm"}
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -134,6 +142,8 @@ class FakeXApi:
         self.closed_dms: set[str] = set()
         """Users who do not accept DMs from the brand: sending to them is a 403."""
         self.seen: list[Seen] = []
+        self.bill: dict[tuple[str, str, str], float] = {}
+        """What X would have charged: (UTC day, operation, resource or request id) -> USD."""
         self.page_size: int | None = None
         """Caps `max_results`, to make pagination happen with few items."""
         self._windows: dict[str, _Window] = {}
@@ -388,7 +398,33 @@ class FakeXApi:
             return
         with self._lock:
             status, answer = getattr(self, f"_{endpoint}")(match, query, body)
+            if status < 300:
+                self._bill(endpoint, answer, body)
         self._reply(request, status, answer, headers)
+
+    def _bill(self, endpoint: str, answer: dict[str, Any], body: Any) -> None:
+        """What X would charge for one successful request, as its pricing page says: reads per
+        resource in `data`, each at most once per UTC day; writes per request, a post with a URL
+        at the dearer price."""
+        day = datetime.fromtimestamp(self.clock(), timezone.utc).date().isoformat()
+        data = answer.get("data")
+        if endpoint in READ_PRICES:
+            items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+            for item in items:
+                key = (day, READ_PRICES[endpoint][0], item["id"])
+                self.bill.setdefault(key, READ_PRICES[endpoint][1])
+        elif endpoint == "create_tweet":
+            text = (body or {}).get("text", "")
+            dear = bool(extract_urls(text))
+            self.bill[(day, "post_create_with_url" if dear else "post_create", data["id"])] = (
+                0.200 if dear else 0.015
+            )
+        elif endpoint == "send_dm":
+            self.bill[(day, "dm_create", data["dm_event_id"])] = 0.015
+
+    def billed(self) -> float:
+        """USD charged so far."""
+        return sum(self.bill.values())
 
     def _auth(self, header: str) -> str | None:
         if header == f"Bearer {self.bearer_token}":

@@ -52,6 +52,7 @@ class RecordingInbox:
         self.cursor_when_received: list[str | None] = []
         self.cursors: dict[str, str] = {}
         self.failures = 0
+        self.unreadable: list[tuple[str | None, str]] = []
 
     async def receive(self, message: InboundMessage) -> None:
         self.cursor_when_received.append(next(iter(self.cursors.values()), None))
@@ -67,6 +68,9 @@ class RecordingInbox:
 
     def save_cursor(self, name: str, value: str) -> None:
         self.cursors[name] = value
+
+    def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
+        self.unreadable.append((external_id, error))
 
 
 def _adapter(api: FakeTelegramApi, **kwargs: Any) -> TelegramAdapter:
@@ -566,9 +570,11 @@ async def test_a_poisoned_update_is_acknowledged_and_skipped_so_later_ones_get_t
         transport = httpx.ASGITransport(app=create_app(service))
         headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
         async with httpx.AsyncClient(transport=transport, base_url="https://firstline.example") as http:
-            poisoned = json.dumps(_private("hi \ud800 there")).encode()  # the escape `\ud800`
+            poisoned = json.dumps(
+                {**_private("hi \ud800 there"), "update_id": 5}
+            ).encode()  # the escape `\ud800`
             assert b"\\ud800" in poisoned
-            wrong_type = _private("hello")
+            wrong_type = {**_private("hello"), "update_id": 6}
             wrong_type["message"]["text"] = 5
             for body in (poisoned, poisoned, json.dumps(wrong_type).encode()):
                 answer = await http.post(WEBHOOK_PATH, content=body, headers=headers)
@@ -580,7 +586,11 @@ async def test_a_poisoned_update_is_acknowledged_and_skipped_so_later_ones_get_t
         await service.stop()
 
     assert _stored(service) == 2
-    assert "skipped" in caplog.text or "refused" in caplog.text
+    assert "refused" in caplog.text
+    # Kept raw for people to see, the repeat once.
+    kept = service.unreadable.recent()
+    assert [(u.platform, u.external_id) for u in kept] == [("telegram", "6"), ("telegram", "5")]
+    assert "\\ud800" in kept[1].raw and "refused" in kept[1].error
 
 
 @pytest.mark.model

@@ -80,6 +80,7 @@ class MemoryInbox:
     def __init__(self) -> None:
         self.received: list[InboundMessage] = []
         self.cursors: dict[str, str] = {}
+        self.unreadable: list[tuple[str | None, str]] = []
 
     async def receive(self, message: InboundMessage) -> None:
         self.received.append(message)
@@ -89,6 +90,9 @@ class MemoryInbox:
 
     def save_cursor(self, name: str, value: str) -> None:
         self.cursors[name] = value
+
+    def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
+        self.unreadable.append((external_id, error))
 
 
 def _service(x_settings: Settings, rasa: RasaRuntime, model: Path, clock: FakeClock) -> Service:
@@ -823,3 +827,118 @@ async def test_webhook_events_of_the_wrong_shape_get_no_5xx_and_store_nothing(
             "/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": signed}
         )
         assert answer.status_code == 400, answer.text
+
+
+# --- what X costs ----------------------------------------------------------------------------------
+
+
+def _spent(service: Service) -> float:
+    return sum(service.reporting.spend.totals("x").values())
+
+
+async def test_a_quiet_dm_inbox_costs_one_event_a_day_not_a_page_a_poll(
+    adapter: XAdapter, fake_x: FakeXApi
+) -> None:
+    inbox = MemoryInbox()
+    alice = fake_x.add_user("Alice")
+    for text in ("one", "two", "three"):
+        fake_x.send_dm(alice, text)
+    await adapter.poll_once(inbox)
+    before = len(fake_x.requests_to("dm_events"))
+    for _ in range(5):
+        await adapter.poll_once(inbox)
+    quiet = fake_x.requests_to("dm_events")[before:]
+    assert [seen.query.get("max_results") for seen in quiet] == ["1"] * 5
+    fake_x.send_dm(alice, "four")
+    await adapter.poll_once(inbox)
+    assert [m.text for m in inbox.received] == ["one", "two", "three", "four"]
+    # Three events on the first read, then the newest one again and again, then "four":
+    # X bills each event once a day.
+    events = [key for key in fake_x.bill if key[1] == "dm_event_read"]
+    assert len(events) == 4
+
+
+@pytest.mark.model
+async def test_what_x_charges_is_counted_as_x_bills_it(x_service: Service, fake_x: FakeXApi) -> None:
+    adapter = _x(x_service)
+    alice = fake_x.add_user("Alice Martin", username="alice")
+    fake_x.post_tweet(alice, "@kestrel my order never arrived and nobody answers, really angry")
+    fake_x.send_dm(alice, "hello, where is my parcel?")
+    for _ in range(3):
+        await adapter.poll_once(x_service)
+    assert {operation for _, operation, _ in fake_x.bill} >= {
+        "post_read",
+        "post_create_with_url",
+        "dm_event_read",
+    }
+    assert _spent(x_service) == pytest.approx(fake_x.billed())
+
+    transport = httpx.ASGITransport(app=create_app(x_service))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://firstline") as client:
+        metrics = (await client.get("/metrics")).text
+    assert 'firstline_x_api_cost_usd_total{operation="post_create_with_url"} 0.2' in metrics
+
+
+@pytest.mark.model
+async def test_the_text_invitation_carries_no_url_and_still_joins_the_case(
+    settings: Settings, fake_x: FakeXApi, rasa_runtime: RasaRuntime, model_path: Path, clock: FakeClock
+) -> None:
+    service = _service(_x_settings(settings, fake_x, x_dm_invite="text"), rasa_runtime, model_path, clock)
+    try:
+        adapter = _x(service)
+        await adapter.connect()
+        alice = fake_x.add_user("Alice Martin", username="alice")
+        complaint = fake_x.post_tweet(
+            alice, "@kestrel my order never arrived and nobody answers, really angry"
+        )
+        await adapter.poll_once(service)
+        (reply,) = fake_x.replies_to(complaint["id"])
+        assert "https://" not in reply["text"] and "(ref " in reply["text"]
+        assert [op for _, op, _ in fake_x.bill if op.startswith("post_create")] == ["post_create"]
+
+        reference = reply["text"][
+            reply["text"].index("(ref ") + 1 : reply["text"].index(")", reply["text"].index("(ref "))
+        ]
+        (handoff,) = service.casework.handoffs("open")
+        service.casework.close(handoff.id, "handed_back", None, override=True)
+        fake_x.send_dm(alice, f"Hi, {reference} - my order number is 55123")
+        await adapter.poll_once(service)
+        keys = {c["key"] for c in service.casework.packet(handoff.id)["conversations"]}
+        assert keys == {f"thread:{complaint['conversation_id']}", f"dm:{alice['id']}"}
+    finally:
+        await service.stop()
+
+
+@pytest.mark.model
+async def test_past_the_daily_budget_public_posts_go_to_a_person_and_dms_are_still_answered(
+    settings: Settings, fake_x: FakeXApi, rasa_runtime: RasaRuntime, model_path: Path, clock: FakeClock
+) -> None:
+    service = _service(_x_settings(settings, fake_x, x_daily_budget_usd=0.2), rasa_runtime, model_path, clock)
+    try:
+        adapter = _x(service)
+        await adapter.connect()
+        alice, bob = fake_x.add_user("Alice", username="alice"), fake_x.add_user("Bob", username="bob")
+        first = fake_x.post_tweet(alice, "@kestrel my order never arrived and nobody answers, really angry")
+        await adapter.poll_once(service)
+        assert (
+            len(fake_x.replies_to(first["id"])) == 1
+        )  # with the DM link: $0.20, and $0.215 in all is past the $0.20 budget
+        assert adapter.public_replies_held() is not None
+
+        second = fake_x.post_tweet(bob, "@kestrel my refund still has not arrived, this is ridiculous")
+        carol = fake_x.add_user("Carol", username="carol")
+        fake_x.send_dm(carol, "hello, can you check my booking please?")
+        await adapter.poll_once(service)
+        assert fake_x.replies_to(second["id"]) == []
+        held = [h for h in service.casework.handoffs("open") if h.reason == "budget"]
+        assert len(held) == 1
+        packet = service.casework.packet(held[0].id)
+        assert packet["flags"] == ["budget"] and "budget" in packet["summary"]
+        assert [m["text"] for m in packet["messages"]] == [second["text"]]
+        assert fake_x.dms_to(carol["id"])  # a private chat is still answered
+
+        # A public reply queued before the budget ran out is refused at sending, not posted.
+        with pytest.raises(DeliveryFailed, match="budget"):
+            await adapter.send(dataclasses.replace(_reply(second, "Sorry about that!", bob), author="bot"))
+    finally:
+        await service.stop()

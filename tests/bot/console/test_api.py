@@ -64,6 +64,7 @@ ENDPOINTS: list[tuple[str, str, set[str], dict[str, str]]] = [
     ("POST", "/console/api/handoffs/{h}/followups/{f}/cancel", WORKERS, {}),
     ("GET", "/console/metrics", READERS, {}),
     ("GET", "/console/chatter", READERS, {}),
+    ("GET", "/console/unreadable", READERS, {}),
     ("GET", "/api/metrics", READERS, {}),
     ("GET", "/console/review", TRAINERS, {}),
     ("GET", "/console/review/{r}", TRAINERS, {}),

@@ -61,6 +61,16 @@ def test_an_empty_window_has_no_charts() -> None:
     assert [context[n] for n in ("ack_chart", "pickup_chart", "intent_chart", "topic_chart")] == [None] * 4
 
 
+def test_what_x_charged_is_charted_by_day_with_today_s_total() -> None:
+    spend = {"2025-03-13": {}, "2025-03-14": {"post_read": 0.05, "post_create_with_url": 0.4}}
+    context = metrics_context(_snapshot(x_spend=spend), 24, "hour")
+    assert context["x_spend_today"] == pytest.approx(0.45)
+    chart = str(context["x_spend_chart"])
+    assert chart.count("<svg") == 1 and "03-14" in chart and "post_create_with_url" in chart
+    # Nothing spent (X not connected): no chart at all.
+    assert metrics_context(_snapshot(x_spend={"2025-03-14": {}}), 24, "hour")["x_spend_chart"] is None
+
+
 async def test_every_signed_in_role_reads_the_page_even_when_nothing_happened(sign_in: SignIn) -> None:
     for username in ("ana", "tara", "ada"):
         http = await sign_in(username)
