@@ -34,7 +34,8 @@ class Reply:
     id: int
     text: str
     status: str
-    """sent, pending (waiting for a retry) or dead (refused; `error` says why)."""
+    """sent, pending (waiting for a retry), dead (refused; `error` says why) or taken_over
+    (another instance took the message over while this one stalled; it sends it)."""
     error: str | None = None
 
 
@@ -92,23 +93,39 @@ class Delivery:
         attempts = queued.attempts + 1
         if adapter is None:
             return self._failed(queued, attempts, f"no adapter for platform {message.platform!r} is running")
+        if not self.repository.holds(queued):
+            # This instance stalled past its lease and another took the message over: sending
+            # now could answer the customer twice.
+            logger.warning("message %s: taken over by another instance; not sent from here", queued.id)
+            return Reply(queued.id, message.text, "taken_over")
         try:
             sent_id = await adapter.send(message)
         except DeliveryFailed as exc:
             logger.warning("message %s refused by %s: %s", queued.id, message.platform, exc)
-            self.repository.mark_dead(queued.id, str(exc))
+            self._mark(self.repository.mark_dead(queued, str(exc)), queued)
             return Reply(queued.id, message.text, "dead", str(exc))
         except PlatformUnavailable as exc:
             return self._failed(queued, attempts, str(exc), exc.retry_after)
-        self.repository.mark_delivered(queued.id, sent_id, utcnow())
+        self._mark(self.repository.mark_delivered(queued, sent_id, utcnow()), queued)
         return Reply(queued.id, message.text, "sent")
+
+    @staticmethod
+    def _mark(marked: bool, queued: Queued) -> None:
+        if not marked:
+            logger.warning(
+                "message %s: its lease ran out during the attempt and another instance holds it now; "
+                "the outcome here was not recorded",
+                queued.id,
+            )
 
     def _failed(self, queued: Queued, attempts: int, error: str, retry_after: float | None = None) -> Reply:
         if attempts >= self.max_attempts:
             logger.warning("message %s dead after %d attempts: %s", queued.id, attempts, error)
-            self.repository.mark_dead(queued.id, f"gave up after {attempts} attempts: {error}")
+            self._mark(
+                self.repository.mark_dead(queued, f"gave up after {attempts} attempts: {error}"), queued
+            )
             return Reply(queued.id, queued.message.text, "dead", error)
         delay = backoff(attempts, self.first_backoff, retry_after)
         logger.info("message %s: attempt %d failed (%s); next in %.1f s", queued.id, attempts, error, delay)
-        self.repository.mark_retry(queued.id, error, utcnow() + timedelta(seconds=delay))
+        self._mark(self.repository.mark_retry(queued, error, utcnow() + timedelta(seconds=delay)), queued)
         return Reply(queued.id, queued.message.text, "pending", error)

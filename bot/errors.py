@@ -31,6 +31,11 @@ class Forbidden(BotError):
     customer, an identity hash that does not match); the text is safe to show to the sender."""
 
 
+class LeaseLost(BotError):
+    """This instance's claim on a turn or an outgoing message has been taken over by another
+    instance (it stalled past its lease): it must end nothing and send nothing more for it."""
+
+
 class NotFound(BotError):
     """A case, handoff or conversation that was asked for does not exist."""
 

@@ -27,7 +27,7 @@ from typing import Any
 from bot import log_format
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, reply_to
-from bot.errors import InvalidMessage
+from bot.errors import InvalidMessage, LeaseLost
 from bot.handoff import priority
 from bot.input_limits import MAX_STORED_INT, is_valid_unicode
 from bot.language import LanguageDetector, foreign_parse
@@ -122,6 +122,9 @@ class Gateway:
             AskRasa(rasa, repository, casework, delivery, self.adapters),
         ]
         self.review_inbox = review_inbox
+        self.heartbeat: float | None = repository.lease.total_seconds() / 3
+        """Seconds between renewals of a turn's lease while it runs; None renews never (tests
+        use it to stand for an instance frozen mid-turn, heartbeat and all)."""
         self._case_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _check(self, message: InboundMessage) -> None:
@@ -184,6 +187,7 @@ class Gateway:
         if lock is None:
             lock = self._case_locks[recorded.case_id] = asyncio.Lock()
         async with lock:
+            heartbeat = asyncio.create_task(self._keep_lease(recorded), name="firstline-lease")
             try:
                 parse_data = await self._understand(message)
                 understood = triage(parse_data)
@@ -197,10 +201,36 @@ class Gateway:
                 )
                 rule = next(rule for rule in self.rules if rule.matches(routed))
                 outcome = await rule.handle(routed)
+            except LeaseLost as exc:
+                return self._taken_over(recorded, exc)
             except Exception:
                 return await self._on_error(message, recorded)
+            finally:
+                heartbeat.cancel()
         self._learn_from(routed)
         return outcome
+
+    async def _keep_lease(self, recorded: Recorded) -> None:
+        """Renews the turn's lease while the turn runs, so that a slow turn (a slow action
+        server, a busy machine) is not taken over by another instance as if this one had died.
+        An instance that really stops renews nothing, and its lease runs out."""
+        if self.heartbeat is None:
+            return
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                self.repository.renew_turn(recorded)
+            except LeaseLost as exc:
+                logger.warning("%s", exc)
+                return
+            except Exception:
+                logger.exception("could not renew the lease of message %s", recorded.message_id)
+
+    @staticmethod
+    def _taken_over(recorded: Recorded, exc: LeaseLost) -> Outcome:
+        """Another instance took this turn over while this one stalled: it answers, not us."""
+        logger.warning("%s; this instance leaves the answer to it", exc)
+        return Outcome(status="taken_over", message_id=recorded.message_id, case_id=recorded.case_id)
 
     async def _understand(self, message: InboundMessage) -> dict[str, Any]:
         """The model's reading of the message, unless the model cannot read it.
@@ -291,6 +321,10 @@ class Gateway:
         logger.exception(
             "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
         )
+        try:
+            self.repository.renew_turn(recorded)  # still this instance's turn, before any handoff
+        except LeaseLost as exc:
+            return self._taken_over(recorded, exc)
         handoff_id = self.casework.open(
             NewHandoff(
                 case_id=recorded.case_id,
@@ -303,7 +337,10 @@ class Gateway:
                 flags=("error",),
             )
         )
-        _, queued = self.repository.finish_turn(recorded, "failed", [reply_to(message, APOLOGY)])
+        try:
+            _, queued = self.repository.finish_turn(recorded, "failed", [reply_to(message, APOLOGY)])
+        except LeaseLost as exc:
+            return self._taken_over(recorded, exc)
         replies = await self.delivery.deliver(queued)
         return Outcome(
             status="failed",

@@ -43,7 +43,8 @@ class Outcome:
     """answered, attached (a person owns the case: the bot stayed silent), duplicate, limited
     (stored, but the account sent too much this minute: no bot turn), too_old (stored and given to
     a person without a reply: written longer ago than `Settings.max_reply_age`), budget (the same,
-    for a public message on a platform whose daily API budget is spent), or failed
+    for a public message on a platform whose daily API budget is spent), taken_over (this
+    instance stalled past its lease and another one answered), or failed
     (Firstline broke; the customer got an apology and the case went to a person)."""
     message_id: int | None = None
     case_id: int | None = None
@@ -167,6 +168,9 @@ class AskRasa:
         texts = [(m.get("text") or "").strip() for m in bot_messages]
         requested = HandoffRequest.from_bot_messages(bot_messages)
         if requested is not None:
+            # Only while the turn is still this instance's (raises LeaseLost otherwise): a stalled
+            # instance must not open a second handoff for a turn another one has answered.
+            self.repository.renew_turn(recorded)
             self.casework.open(
                 NewHandoff(
                     case_id=recorded.case_id, trigger_message_id=recorded.message_id, **asdict(requested)

@@ -118,9 +118,7 @@ def _read_message(message: Message, me: BotIdentity | None, *, edited: bool) -> 
     if edited and message.edit_date and message.edit_date - message.date > EDIT_WINDOW:
         logger.info("telegram: edit of old message %s skipped", where)
         return None
-    if any(
-        value is not None and not isinstance(value, str) for value in (message.text, message.caption)
-    ):
+    if any(value is not None and not isinstance(value, str) for value in (message.text, message.caption)):
         # Not a service message: a customer's words arrived in a shape nobody can read.
         raise InvalidMessage(f"Telegram message {where}: its text or caption is not a string")
     content = describe(message)

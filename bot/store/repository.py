@@ -11,14 +11,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import NotFound
+from bot.errors import LeaseLost, NotFound
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.store.casework import OPEN_HANDOFF_OF_CASE
 from bot.store.models import Case, Conversation, Cursor, CustomerRow, Handoff, MessageRow
@@ -54,8 +54,23 @@ _CASE_WITH_OPEN_HANDOFF = (
 )
 _END_TURN = (
     update(MessageRow)
-    .where(MessageRow.id == bindparam("message_id"))
+    .where(
+        MessageRow.id == bindparam("message_id"),
+        # The fence: only the claim that is still current may end the turn. Each claim counts
+        # one more attempt, so an instance whose lease was taken over holds an older count.
+        MessageRow.status == "received",
+        MessageRow.attempts == bindparam("attempt"),
+    )
     .values(status=bindparam("new_status"), next_attempt_at=None)
+)
+_RENEW_TURN = (
+    update(MessageRow)
+    .where(
+        MessageRow.id == bindparam("message_id"),
+        MessageRow.status == "received",
+        MessageRow.attempts == bindparam("attempt"),
+    )
+    .values(next_attempt_at=bindparam("new_lease_end"))
 )
 _END_TURN_UNDERSTOOD = _END_TURN.values(
     intent=bindparam("new_intent"),
@@ -64,7 +79,12 @@ _END_TURN_UNDERSTOOD = _END_TURN.values(
 )
 _MARK_SENT = (
     update(MessageRow)
-    .where(MessageRow.id == bindparam("message_id"))
+    .where(
+        MessageRow.id == bindparam("message_id"),
+        # The fence: still in this instance's claim (see `Queued.lease_end`).
+        MessageRow.status == "sending",
+        MessageRow.next_attempt_at == bindparam("lease_end"),
+    )
     .values(
         status="sent",
         sent_id=bindparam("new_sent_id"),
@@ -100,6 +120,9 @@ class Recorded:
     join_token: str
     open_handoff_id: int | None
     """The handoff that owns the case right now: while set, the bot must stay silent."""
+    attempt: int = 1
+    """Which claim of the message's turn this instance holds (its fencing token): 1 when it was
+    received, one more each time a running instance takes over an unfinished turn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +134,10 @@ class Queued:
     attempts: int
     """Attempts made before this one."""
     in_reply_to_id: int | None
+    lease_end: datetime | None = None
+    """Until when this instance holds the message (its fencing token): the `next_attempt_at` its
+    claim wrote. Another instance that takes the message over writes a later one, and this
+    instance's marks then match nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,10 +386,11 @@ class Repository:
                 new_confidence=understanding.get("confidence"),
                 new_understanding=understanding,
             )
+        params["attempt"] = recorded.attempt
         with self.engine.begin() as conn:
             ended = conn.execute(_END_TURN if understanding is None else _END_TURN_UNDERSTOOD, params)
             if not ended.rowcount:
-                raise NotFound(f"message {recorded.message_id}")
+                self._lost(conn, recorded)
             queued = [
                 self._add_outbound(
                     conn,
@@ -377,6 +405,37 @@ class Repository:
                 for reply in replies
             ]
             return self._open_handoff_id(conn, recorded.case_id), queued
+
+    def _lost(self, conn: Connection, recorded: Recorded) -> NoReturn:
+        """Why a fenced write to a turn matched nothing: the message is gone, or it is no longer
+        this instance's turn (another took it over after the lease ran out, or ended it)."""
+        row = conn.execute(
+            select(MessageRow.status, MessageRow.attempts).where(MessageRow.id == recorded.message_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"message {recorded.message_id}")
+        raise LeaseLost(
+            f"message {recorded.message_id}: this instance held claim {recorded.attempt}, the store "
+            f"has claim {row.attempts} ({row.status}); the turn is no longer this instance's"
+        )
+
+    def renew_turn(self, recorded: Recorded) -> None:
+        """Extends the lease on a turn still in progress (the gateway's heartbeat).
+
+        Raises:
+            LeaseLost: the turn is no longer this instance's.
+        """
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                _RENEW_TURN,
+                {
+                    "message_id": recorded.message_id,
+                    "attempt": recorded.attempt,
+                    "new_lease_end": utcnow() + self.lease,
+                },
+            )
+            if not renewed.rowcount:
+                self._lost(conn, recorded)
 
     def unfinished_turns(self, limit: int = 20) -> list[PendingTurn]:
         """Claims accepted messages whose lease ran out before their turn finished.
@@ -435,6 +494,7 @@ class Repository:
                     case_id=conversation.case_id,
                     join_token=conversation.case.join_token,
                     open_handoff_id=self._open_handoff_id(session, conversation.case_id),
+                    attempt=row.attempts,
                 )
                 turns.append(PendingTurn(message, recorded, row.attempts))
         return turns
@@ -498,7 +558,7 @@ class Repository:
                 "next_attempt_at": now + self.lease,
             },
         ).inserted_primary_key[0]
-        return Queued(row_id, message, 0, in_reply_to_id)
+        return Queued(row_id, message, 0, in_reply_to_id, now + self.lease)
 
     def due_outbound(self, limit: int = 50) -> list[Queued]:
         """Claims outbox messages that are due: waiting for a retry, or held by an instance
@@ -543,7 +603,8 @@ class Repository:
                 MessageRow.next_attempt_at.is_(None) if due is None else MessageRow.next_attempt_at == due
             )
             statuses = ("pending", "sending", "dead") if restart else ("pending", "sending")
-            values: dict[str, Any] = {"status": "sending", "next_attempt_at": now + self.lease}
+            lease_end = now + self.lease
+            values: dict[str, Any] = {"status": "sending", "next_attempt_at": lease_end}
             if restart:
                 values.update(attempts=0, error=None)
             claimed = session.execute(
@@ -567,33 +628,63 @@ class Repository:
                 in_reply_to=replied_to.external_id if replied_to is not None else None,
                 author=row.author,
             )
-            return Queued(row.id, message, row.attempts, row.in_reply_to_id)
+            return Queued(row.id, message, row.attempts, row.in_reply_to_id, lease_end)
 
-    def mark_delivered(self, message_id: int, sent_id: str | None, at: datetime) -> None:
+    def holds(self, queued: Queued) -> bool:
+        """Whether this instance still holds `queued` (checked just before it is sent): false
+        once another instance took it over after the lease ran out, or it was sent meanwhile."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(MessageRow.status, MessageRow.next_attempt_at).where(MessageRow.id == queued.id)
+            ).first()
+        return row is not None and row.status == "sending" and row.next_attempt_at == queued.lease_end
+
+    @staticmethod
+    def _held(queued: Queued) -> Any:
+        """The fence of every mark: the row is still in this instance's claim."""
+        return (
+            MessageRow.id == queued.id,
+            MessageRow.status == "sending",
+            MessageRow.next_attempt_at == queued.lease_end,
+        )
+
+    def mark_delivered(self, queued: Queued, sent_id: str | None, at: datetime) -> bool:
         """Marks a message sent and stamps the acknowledgement time on the handoff its customer
-        message triggered, if this is the first reply to reach the customer."""
+        message triggered, if this is the first reply to reach the customer. False when the
+        message was no longer this instance's (the mark is then not made)."""
         with self.engine.begin() as conn:
-            sent = conn.execute(_MARK_SENT, {"message_id": message_id, "new_sent_id": sent_id}).rowcount
+            sent = conn.execute(
+                _MARK_SENT, {"message_id": queued.id, "new_sent_id": sent_id, "lease_end": queued.lease_end}
+            ).rowcount
             if not sent:
-                raise NotFound(f"message {message_id}")
-            conn.execute(_STAMP_ACKNOWLEDGED, {"message_id": message_id, "new_acknowledged_at": at})
+                return False
+            conn.execute(_STAMP_ACKNOWLEDGED, {"message_id": queued.id, "new_acknowledged_at": at})
+        return True
 
-    def mark_retry(self, message_id: int, error: str, at: datetime) -> None:
+    def mark_retry(self, queued: Queued, error: str, at: datetime) -> bool:
         """The attempt failed in a way that may pass: try again at `at`."""
-        with self._session() as session, session.begin():
-            session.execute(
-                update(MessageRow)
-                .where(MessageRow.id == message_id)
-                .values(status="pending", error=error, next_attempt_at=at, attempts=MessageRow.attempts + 1)
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(MessageRow)
+                    .where(*self._held(queued))
+                    .values(
+                        status="pending", error=error, next_attempt_at=at, attempts=MessageRow.attempts + 1
+                    )
+                ).rowcount
             )
 
-    def mark_dead(self, message_id: int, error: str) -> None:
+    def mark_dead(self, queued: Queued, error: str) -> bool:
         """The platform refused the message for good, or too often: a person must look at it."""
-        with self._session() as session, session.begin():
-            session.execute(
-                update(MessageRow)
-                .where(MessageRow.id == message_id)
-                .values(status="dead", error=error, next_attempt_at=None, attempts=MessageRow.attempts + 1)
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(MessageRow)
+                    .where(*self._held(queued))
+                    .values(
+                        status="dead", error=error, next_attempt_at=None, attempts=MessageRow.attempts + 1
+                    )
+                ).rowcount
             )
 
     def dead_letters(self) -> list[MessageRow]:

@@ -166,3 +166,25 @@ async def test_after_a_crash_every_accepted_message_is_answered_exactly_once(
     assert {row.status for row in _outbound(restarted)} == {"sent"}
     # Nothing is sent again on later passes.
     assert await restarted.outbox.tick() == 0
+
+
+async def test_a_message_taken_over_by_another_instance_is_not_sent_again_from_here(
+    settings: Settings, rasa_runtime: RasaRuntime, model_path: Path
+) -> None:
+    """This instance queued a reply and then stalled past its lease; another instance took the
+    reply over. When this one wakes, it must not send it too."""
+    fake = FakeAdapter()
+    service = _build(settings, rasa_runtime, model_path, fake)
+    recorded = service.repository.record_inbound(_message(3))
+    assert recorded is not None
+    service.repository.lease = timedelta(seconds=-1)  # the claim below has run out at once
+    _, (mine,) = service.repository.finish_turn(
+        recorded, "handled", [OutboundMessage("fake", "chat:3", False, "Sorry about that!", "user3")]
+    )
+    service.repository.lease = timedelta(seconds=30)
+    (theirs,) = service.repository.due_outbound()  # the other instance's claim
+
+    stale = await service.delivery.attempt(mine)
+    assert stale.status == "taken_over" and fake.sent == []
+    assert (await service.delivery.attempt(theirs)).status == "sent"
+    assert [m.text for m in fake.sent] == ["Sorry about that!"]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.gateway import unstorable
 from bot.messages import Customer, InboundMessage, utcnow
+from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
+from bot.settings import Settings
+from bot.store.models import MessageRow
 
 pytestmark = pytest.mark.model
 
@@ -128,3 +135,124 @@ async def test_a_weeks_old_public_post_is_stored_and_goes_to_a_person_without_a_
     )  # fmt: skip
     answered = await service.gateway.receive(fresh)
     assert answered.status == "answered" and answered.replies
+
+
+# --- two instances, one store: fenced turns --------------------------------------------------------
+
+
+def _stall(service: Service) -> asyncio.Event:
+    """Freezes `service` in the middle of its next turns until the event is set, heartbeat and
+    all, as SIGSTOP would."""
+    resume = asyncio.Event()
+    understand = service.gateway._understand
+
+    async def stalled(message: InboundMessage) -> dict:
+        await resume.wait()
+        return await understand(message)
+
+    service.gateway._understand = stalled  # type: ignore[method-assign]
+    service.gateway.heartbeat = None
+    return resume
+
+
+def _replies_to(service: Service, message: InboundMessage) -> list[str]:
+    """Every reply queued to `message`, by any instance."""
+    with service.repository._session() as session:
+        asked = select(MessageRow.id).where(MessageRow.external_id == message.platform_message_id)
+        rows = session.execute(select(MessageRow.text).where(MessageRow.in_reply_to_id.in_(asked)))
+        return [row[0] for row in rows]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_an_instance_frozen_past_its_lease_answers_nothing_when_it_wakes(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    rasa_runtime: RasaRuntime,
+    model_path: Path,
+    store: str,
+) -> None:
+    if store == "postgres":
+        settings = settings.copy(update={"database_url": request.getfixturevalue("postgres_url")})
+    settings = settings.copy(update={"turn_lease_seconds": 0.5})
+    frozen, survivor = (Service.build(settings, model_path, rasa=rasa_runtime) for _ in range(2))
+    resume = _stall(frozen)
+    try:
+        message = _message(7, "my order never arrived and nobody answers")
+        stuck = asyncio.create_task(frozen.gateway.receive(message))
+        await asyncio.sleep(0.8)  # past the lease, with no heartbeat from the frozen instance
+        assert await survivor.outbox.tick() >= 1  # it takes the turn over and answers
+        answered = _replies_to(survivor, message)
+        assert answered
+
+        resume.set()
+        late = await stuck
+        assert late.status == "taken_over" and late.replies == ()
+        assert _replies_to(survivor, message) == answered  # exactly one answer
+        assert len(survivor.casework.handoffs("open")) == 1
+    finally:
+        resume.set()
+        for service in (frozen, survivor):
+            service.repository.engine.dispose()
+
+
+@pytest.mark.model
+async def test_a_slow_turn_keeps_its_lease_and_is_not_taken_over(
+    settings: Settings, rasa_runtime: RasaRuntime, model_path: Path
+) -> None:
+    settings = settings.copy(update={"turn_lease_seconds": 0.5})
+    slow, other = (Service.build(settings, model_path, rasa=rasa_runtime) for _ in range(2))
+    resume = _stall(slow)
+    slow.gateway.heartbeat = 0.1  # slow, not frozen: its heartbeat runs
+    try:
+        turn = asyncio.create_task(slow.gateway.receive(_message(8, "my order never arrived")))
+        await asyncio.sleep(0.8)
+        assert await other.outbox.tick() == 0  # the lease was renewed: nothing to take over
+        resume.set()
+        outcome = await turn
+        assert outcome.status == "answered" and outcome.replies
+    finally:
+        resume.set()
+        for service in (slow, other):
+            service.repository.engine.dispose()
+
+
+# --- no action loops ------------------------------------------------------------------------------
+
+CONVERSATIONS = [
+    ["hi"],
+    ["bye"],
+    ["I want to talk to a human"],
+    ["you are all idiots"],
+    ["¿dónde está mi pedido? llevo dos semanas esperando"],
+    ["asdf qwer zxcv"],
+    ["what are your opening hours?", "and on sundays?"],
+    ["what's the capital of France?"],
+    ["can I pay with bitcoin?", "hello?"],
+    ["where is my order?", "I have. Please check."],
+    ["my parcel never arrived", "ok thanks"],
+    ["hello", "what's your refund policy?", "thanks", "bye"],
+    ["lol", "you guys are great"],
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("public", [True, False], ids=["public", "private"])
+async def test_no_message_kind_makes_rasa_loop_on_actions(
+    service: Service, public: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each turn runs its actions once and listens. Rasa stops a turn that keeps predicting
+    actions (its circuit breaker) and logs it; a hand-off run nine times was seen that way."""
+    caplog.set_level(logging.WARNING, logger="rasa.core.processor")
+    for n, texts in enumerate(CONVERSATIONS):
+        for m, text in enumerate(texts):
+            message = dataclasses.replace(
+                _message(100 * n + m, text),
+                public=public,
+                conversation_key=f"{public}:{n}",
+                customer=Customer(f"c{n}"),
+            )
+            await service.gateway.receive(message)
+    for kind in ("sticker", "voice"):
+        await service.gateway.receive(_message(9000 + len(kind), f"[{kind}]", kind=kind))
+    assert "Circuit breaker" not in caplog.text

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.errors import LeaseLost
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.store import NewHandoff, Recorded, Repository
 from bot.store.casework import CaseworkRepository
@@ -186,7 +187,7 @@ def test_packet_holds_the_whole_story(repository: Repository) -> None:
     open_id, queued = repository.finish_turn(public, "handled", [_reply(public, "Sorry! DM us")])
     assert open_id == handoff_id
     sent_at = utcnow() + timedelta(milliseconds=5)
-    repository.mark_delivered(queued[0].id, "web-1", sent_at)
+    repository.mark_delivered(queued[0], "web-1", sent_at)
     repository.record_inbound(_message("d1", public=False, text="order 4839201"))
 
     packet = CaseworkRepository(repository.engine).packet(handoff_id)
@@ -227,7 +228,7 @@ def test_a_refused_message_is_dead_with_its_reason(repository: Repository) -> No
     queued = repository.queue_outbound(
         _reply(recorded, "hi"), conversation_id=recorded.conversation_id, author="bot", in_reply_to_id=None
     )
-    repository.mark_dead(queued.id, "403 Forbidden: bot was blocked by the user")
+    repository.mark_dead(queued, "403 Forbidden: bot was blocked by the user")
     row = repository.messages_after(recorded.conversation_id)[-1]
     assert (row.status, row.error) == ("dead", "403 Forbidden: bot was blocked by the user")
     assert [r.id for r in repository.dead_letters()] == [queued.id]
@@ -241,8 +242,8 @@ def test_the_outbox_hands_out_due_messages_once(repository: Repository) -> None:
     )
     # Held by this instance for the first attempt: nobody else may take them yet.
     assert repository.due_outbound() == []
-    repository.mark_retry(queued[0].id, "503", utcnow() - timedelta(seconds=1))
-    repository.mark_retry(queued[1].id, "503", utcnow() + timedelta(hours=1))
+    repository.mark_retry(queued[0], "503", utcnow() - timedelta(seconds=1))
+    repository.mark_retry(queued[1], "503", utcnow() + timedelta(hours=1))
     due = repository.due_outbound()
     assert [(q.id, q.message.text, q.attempts) for q in due] == [(queued[0].id, "one", 1)]
     assert due[0].message.in_reply_to == "m1" and due[0].message.recipient_id == "alice"
@@ -258,9 +259,49 @@ def test_an_expired_lease_releases_a_message_and_a_turn(repository: Repository) 
         (recorded.message_id, "my order never arrived", 2)
     ]
     assert turns[0].message.customer.display_name == "Alice"
-    _, queued = repository.finish_turn(recorded, "handled", [_reply(recorded, "hi")])
+    _, queued = repository.finish_turn(turns[0].recorded, "handled", [_reply(recorded, "hi")])
     assert repository.unfinished_turns() == []
     assert [q.id for q in repository.due_outbound()] == [queued[0].id]
+
+
+def test_a_turn_taken_over_cannot_be_ended_or_renewed_by_the_instance_that_lost_it(
+    repository: Repository,
+) -> None:
+    """The fence: the instance that stalled past its lease holds claim 1, the one that took the
+    turn over holds claim 2; only claim 2 ends it, and claim 1 queues no reply."""
+    repository.lease = timedelta(seconds=-1)
+    stalled = repository.record_inbound(_message())
+    assert stalled is not None and stalled.attempt == 1
+    (taken,) = repository.unfinished_turns()
+    assert taken.recorded.attempt == 2
+    with pytest.raises(LeaseLost, match="claim 1"):
+        repository.renew_turn(stalled)
+    with pytest.raises(LeaseLost):
+        repository.finish_turn(stalled, "handled", [_reply(stalled, "answer from the stalled instance")])
+    repository.renew_turn(taken.recorded)
+    repository.finish_turn(taken.recorded, "handled", [_reply(taken.recorded, "answer")])
+    with pytest.raises(LeaseLost, match="handled"):
+        repository.finish_turn(taken.recorded, "handled", [_reply(taken.recorded, "the same turn again")])
+    outbound = [m.text for m in repository.messages_after(stalled.conversation_id) if m.direction == "out"]
+    assert outbound == ["answer"]
+
+
+def test_a_send_taken_over_is_neither_sent_nor_marked_by_the_instance_that_lost_it(
+    repository: Repository,
+) -> None:
+    recorded = repository.record_inbound(_message())
+    assert recorded is not None
+    repository.lease = timedelta(seconds=-1)  # the first attempt's lease has run out at once
+    _, (mine,) = repository.finish_turn(recorded, "handled", [_reply(recorded, "hi")])
+    repository.lease = timedelta(seconds=30)
+    (theirs,) = repository.due_outbound()
+    assert theirs.id == mine.id and not repository.holds(mine) and repository.holds(theirs)
+    assert not repository.mark_delivered(mine, "x-1", utcnow())
+    assert not repository.mark_retry(mine, "503", utcnow())
+    assert not repository.mark_dead(mine, "403")
+    assert repository.mark_delivered(theirs, "x-2", utcnow())
+    (row,) = [m for m in repository.messages_after(recorded.conversation_id) if m.direction == "out"]
+    assert (row.status, row.sent_id) == ("sent", "x-2")
 
 
 def test_sending_stamps_the_acknowledgement(repository: Repository) -> None:
@@ -268,7 +309,7 @@ def test_sending_stamps_the_acknowledgement(repository: Repository) -> None:
     assert recorded is not None
     handoff_id = _handoff(repository, recorded.case_id, recorded.message_id)
     _, queued = repository.finish_turn(recorded, "handled", [_reply(recorded, "hi")])
-    repository.mark_delivered(queued[0].id, "x-1", utcnow())
+    repository.mark_delivered(queued[0], "x-1", utcnow())
     assert CaseworkRepository(repository.engine).packet(handoff_id)["timestamps"]["acknowledged"] is not None
 
 
