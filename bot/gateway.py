@@ -273,17 +273,13 @@ class Gateway:
         """Why the bot must not answer this message itself, as (reason, words), or None.
 
         `too_old`: written longer ago than `Settings.max_reply_age`, so a person decides whether a
-        late reply still helps. `budget`: a public message on a platform that may not post in
-        public now (X past its daily budget, `BaseAdapter.public_replies_held`).
+        late reply still helps. Otherwise whatever the platform's adapter says
+        (`BaseAdapter.replies_held`: a spent X budget, a Telegram Business chat it cannot answer).
         """
         if older_than(message.received_at, self.settings.max_reply_age, utcnow()):
             written = message.received_at.isoformat()
             return "too_old", f"written at {written}, too long ago for an automatic answer"
-        if message.public:
-            why = self.adapters[message.platform].public_replies_held()
-            if why:
-                return "budget", why
-        return None
+        return self.adapters[message.platform].replies_held(message)
 
     def _to_person(self, message: InboundMessage, recorded: Recorded, reason: str, why: str) -> Outcome:
         """A message the bot must not answer (`_held`): stored, not answered, and given to a person

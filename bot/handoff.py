@@ -109,6 +109,8 @@ REASONS = {
     "that language and needs a person who reads it.",
     "too_old": "Written too long ago for an automatic answer (FIRSTLINE_MAX_REPLY_AGE): the bot "
     "stayed silent; a person decides whether to reply.",
+    "cannot_reply": "A Telegram Business chat the bot may not answer (the connection is off or has "
+    "no right to reply): answer from the brand's own account.",
     "budget": "The platform's daily API budget is spent (FIRSTLINE_X_DAILY_BUDGET_USD): the bot "
     "stopped posting in public; a person decides whether to reply.",
 }
@@ -128,6 +130,7 @@ _BASE_PRIORITY = {
     "too_old": 20,
     # Unread and fresh, so possibly a complaint: ranked like a message the bot was unsure of.
     "budget": 40,
+    "cannot_reply": 40,
 }
 
 

@@ -113,6 +113,15 @@ class FirstlineCollector(Collector):
             spend.add_metric([operation], usd)
         yield spend
 
+        leaders = GaugeMetricFamily(
+            "firstline_poller_leader",
+            "1 for the instance that polls each platform account now (one per account).",
+            labels=["role", "instance"],
+        )
+        for held in self.reporting.leases.holders(now.timestamp()):
+            leaders.add_metric([held.role, held.holder], 1)
+        yield leaders
+
         followups = GaugeMetricFamily(
             "firstline_followups", "Follow-ups by kind and status.", labels=["kind", "status"]
         )

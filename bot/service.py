@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from bot.routing import Outcome
 from bot.settings import Settings
 from bot.store import CaseworkRepository, Repository, create_store_engine, migrate
 from bot.store.followups import FollowupStore
+from bot.store.leases import Leases
 from bot.store.reporting import Reporting
 from bot.store.review import ReviewInbox
 from bot.store.spend import SpendLedger
@@ -55,6 +60,13 @@ class Service:
     """Messages the model was unsure of, for the trainers."""
     unreadable: UnreadableStore
     """Platform updates no parser could read, kept raw for people to see."""
+    leases: Leases
+    """Which instance polls each platform account."""
+    instance_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+    """This process among the instances sharing the store: the holder named in leases."""
+    _leading: set[str] = field(default_factory=set)
 
     @classmethod
     def build(
@@ -88,6 +100,7 @@ class Service:
                 )
             rasa = RasaRuntime.load(settings, model)
         spend = SpendLedger(engine)
+        leases = Leases(engine)
         adapters: dict[str, BaseAdapter] = {}
         for name, adapter_class in ADAPTERS.items():
             adapter = adapter_class.from_settings(settings, spend)
@@ -127,9 +140,10 @@ class Service:
             OutboxWorker(delivery, gateway.resume),
             limits,
             followups,
-            Reporting(engine, spend),
+            Reporting(engine, spend, leases),
             review_inbox,
             UnreadableStore(engine),
+            leases,
         )
 
     # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).
@@ -143,6 +157,16 @@ class Service:
     def save_cursor(self, name: str, value: str) -> None:
         self.repository.save_cursor(name, value)
 
+    def lead(self, role: str, seconds: float) -> bool:
+        held = self.leases.hold(role, self.instance_id, seconds, time.time())
+        if held and role not in self._leading:
+            logger.info("%s: this instance (%s) leads it now", role, self.instance_id)
+        if held:
+            self._leading.add(role)
+        else:
+            self._leading.discard(role)
+        return held
+
     def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
         if self.unreadable.keep(platform, external_id, raw, error, utcnow()):
             logger.warning("%s: update %s kept raw, it could not be read: %s", platform, external_id, error)
@@ -154,6 +178,8 @@ class Service:
         self.outbox.start()
 
     async def stop(self) -> None:
+        for role in list(self._leading):
+            self.leases.release(role, self.instance_id)  # another instance need not wait
         await self.followups.stop()
         await self.outbox.stop()
         await self.rasa.flush()

@@ -38,6 +38,12 @@ class Inbox(Protocol):
 
     def save_cursor(self, name: str, value: str) -> None: ...
 
+    def lead(self, role: str, seconds: float) -> bool:
+        """Whether this instance holds, or now takes, the lease on `role` for `seconds`: a job
+        only one instance may do (polling one platform account). Asked again before each round,
+        which renews it; when the holder dies, another instance takes over once it runs out."""
+        ...
+
     def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
         """Keeps an update no parser could read, raw, for people to see; the adapter then
         acknowledges it. Raises when it could not be kept: the update must then come again."""
@@ -93,10 +99,12 @@ class BaseAdapter(ABC):
     def measure(self, text: str) -> int:
         return measure(text, self.name)
 
-    def public_replies_held(self) -> str | None:
-        """Why the bot may not post in public on this platform now (a spent budget), or None.
+    def replies_held(self, to: InboundMessage) -> tuple[str, str] | None:
+        """Why the bot may not answer `to` now, as (a handoff reason, words for the agent), or None.
 
-        While it says why, public messages are stored and handed to a person without a bot turn.
+        X past its daily budget may not post in public ("budget"); a Telegram Business chat whose
+        connection is off or has no right to reply cannot be answered by the bot at all
+        ("cannot_reply"). Such a message is stored and handed to a person without a bot turn.
         """
         return None
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from telegram import Bot, LinkPreviewOptions, ReplyParameters, Update
+from telegram import Bot, BusinessConnection, LinkPreviewOptions, ReplyParameters, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -57,11 +57,20 @@ __all__ = ["TelegramAdapter", "split_text"]
 logger = logging.getLogger(__name__)
 
 _POLL_TIMEOUT = 30
+LEADER_SECONDS = 10.0
+"""How long an instance's claim to poll this bot lasts without renewal: when several instances
+share a store, one polls (Telegram ends a second getUpdates with 409 Conflict) and another takes
+over within this long of its death."""
 """Seconds one getUpdates call waits for news: long polling, so the bot hears a message at once."""
 _MAX_BACKOFF = 60.0
 _AUDIENCE_TTL = 3600.0
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_KEY = re.compile(r"^chat:(?P<chat>-?\d+)(?::topic:(?P<topic>\d+))?(?::user:(?P<user>\d+))?$")
+_KEY = re.compile(
+    r"^(?:business:(?P<connection>[A-Za-z0-9_-]{1,128}):)?"
+    r"chat:(?P<chat>-?\d+)(?::topic:(?P<topic>\d+))?(?::user:(?P<user>\d+))?$"
+)
+_CONNECTION_TTL = 60.0
+"""How long what Telegram said about a business connection is trusted before asking again."""
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
 
 
@@ -172,6 +181,9 @@ class TelegramAdapter(BaseAdapter):
         self.me: BotIdentity | None = None
         self._task: asyncio.Task[None] | None = None
         self._audiences: dict[int, tuple[float, int | None]] = {}
+        self._connections: dict[str, tuple[float, BusinessConnection | None]] = {}
+        """Telegram Business connections as Telegram last described them (a cache of its state,
+        refreshed by `business_connection` updates and at most every minute)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, spend: SpendLedger | None = None) -> TelegramAdapter | None:
@@ -299,13 +311,28 @@ class TelegramAdapter(BaseAdapter):
         and asks for it again, with a growing pause.
         """
         name = self.cursor_name()
-        stored = inbox.cursor(name)
-        offset = int(stored) if stored and stored.lstrip("-").isdigit() else None
+        role = f"telegram:poll:{self.me.id if self.me else None}"
+        leading = False
+        offset: int | None = None
         failures = 0
         while True:
+            if not inbox.lead(role, LEADER_SECONDS):
+                if leading:
+                    logger.info("telegram: another instance polls this bot now")
+                leading = False
+                await asyncio.sleep(LEADER_SECONDS / 3)
+                continue
+            if not leading:
+                # Taken (back) over: the instance that polled before moved the offset on.
+                stored = inbox.cursor(name)
+                offset = int(stored) if stored and stored.lstrip("-").isdigit() else None
+                leading = True
             try:
                 updates = await self.bot.get_updates(
-                    offset=offset, timeout=self.poll_timeout, allowed_updates=list(ALLOWED_UPDATES)
+                    offset=offset,
+                    # Within the lease, so the lease is renewed before it can run out.
+                    timeout=min(self.poll_timeout, int(LEADER_SECONDS / 2)),
+                    allowed_updates=list(ALLOWED_UPDATES),
                 )
             except InvalidToken:
                 logger.error("telegram: the bot token was refused by Telegram; polling stopped")
@@ -371,12 +398,17 @@ class TelegramAdapter(BaseAdapter):
             update = to_update(raw, self.bot)
             if update.callback_query is not None:
                 await self._answer_callback(update)
+            if update.business_connection is not None:
+                self._connection_changed(update.business_connection)
             message = self.parse(update)
         except InvalidMessage as exc:
             inbox.keep_unreadable(self.name, _update_id(raw), _raw_json(raw), str(exc))
             return
         if message is None:
             return
+        match = _KEY.match(message.conversation_key)
+        if match is not None and match["connection"]:
+            await self._connection(match["connection"])  # known before `replies_held` asks
         if message.public:
             audience = await self._audience(int(message.conversation_key.split(":")[1]))
             message = dataclasses.replace(
@@ -402,6 +434,53 @@ class TelegramAdapter(BaseAdapter):
         except TelegramError as exc:
             logger.warning("telegram: answering button press %s failed: %s", query.id, exc.message)
         logger.info("telegram: button press %s from user %s skipped", query.id, query.from_user.id)
+
+    # --- Telegram Business --------------------------------------------------------------------
+
+    def _connection_changed(self, connection: BusinessConnection) -> None:
+        """A brand connected, changed or disconnected the bot on its business account."""
+        self._connections[connection.id] = (time.monotonic(), connection)
+        rights = connection.rights
+        logger.info(
+            "telegram: business connection %s of user %s is %s%s",
+            connection.id,
+            connection.user.id,
+            "enabled" if connection.is_enabled else "disabled",
+            "" if rights is not None and rights.can_reply else ", without the right to reply",
+        )
+
+    async def _connection(self, connection_id: str) -> BusinessConnection | None:
+        """The business connection as Telegram describes it now (cached); None if it is unknown."""
+        now = time.monotonic()
+        cached = self._connections.get(connection_id)
+        if cached is not None and now - cached[0] < _CONNECTION_TTL:
+            return cached[1]
+        try:
+            connection: BusinessConnection | None = await self.bot.get_business_connection(connection_id)
+        except TelegramError as exc:
+            logger.warning("telegram: business connection %s unknown: %s", connection_id, exc.message)
+            connection = None
+        self._connections[connection_id] = (now, connection)
+        return connection
+
+    def replies_held(self, to: InboundMessage) -> tuple[str, str] | None:
+        """A Telegram Business chat whose connection is off, unknown or may not reply: the bot
+        cannot answer there, so a person answers from the brand's own account."""
+        match = _KEY.match(to.conversation_key)
+        if match is None or not match["connection"]:
+            return None
+        cached = self._connections.get(match["connection"])
+        connection = cached[1] if cached is not None else None
+        if connection is None:
+            why = "Telegram does not know this business connection any more"
+        elif not connection.is_enabled:
+            why = "the brand turned this business connection off"
+        elif connection.rights is None or not connection.rights.can_reply:
+            why = "this business connection does not give the bot the right to reply"
+        else:
+            return None
+        logger.warning("telegram: business chat %s handed to a person: %s", to.conversation_key, why)
+        return "cannot_reply", why
 
     async def _audience(self, chat_id: int) -> int | None:
         """How many members see a group message, from a cache refreshed hourly; None if unknown."""
@@ -445,6 +524,7 @@ class TelegramAdapter(BaseAdapter):
             raise DeliveryFailed(f"{message.conversation_key!r} is not a Telegram conversation")
         chat_id = int(match["chat"])
         topic = int(match["topic"]) if match["topic"] else None
+        connection = match["connection"] or None
         parts = split_text(message.text, self.char_limit)
         if not parts:
             raise DeliveryFailed("the message has no text")
@@ -455,6 +535,8 @@ class TelegramAdapter(BaseAdapter):
                 sent = await self.bot.send_message(
                     chat_id,
                     part,
+                    # Telegram Business: sent as the brand's own account, through its connection.
+                    business_connection_id=connection,
                     message_thread_id=topic,
                     reply_parameters=(
                         ReplyParameters(reply_to, allow_sending_without_reply=True)

@@ -37,7 +37,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+ALLOWED_UPDATES = (
+    "message",
+    "edited_message",
+    "callback_query",
+    "my_chat_member",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+)
 """What the bot asks Telegram for; anything else that still arrives is skipped with a log."""
 EDIT_WINDOW = timedelta(days=1)
 """An edit of a message older than this is not news for the case, so it is not read again."""
@@ -90,7 +99,13 @@ def read_update(update: Update, me: BotIdentity | None) -> InboundMessage | None
     than `EDIT_WINDOW` is skipped. `me` is None before getMe answered: group messages are then
     skipped, since nobody can tell whether they are for the bot.
     """
-    message, edited = (update.message, False) if update.message is not None else (update.edited_message, True)
+    found = (
+        (update.message, False),
+        (update.edited_message, True),
+        (update.business_message, False),
+        (update.edited_business_message, True),
+    )
+    message, edited = next(((m, e) for m, e in found if m is not None), (None, False))
     if message is not None:
         try:
             return _read_message(message, me, edited=edited)
@@ -115,6 +130,12 @@ def _read_message(message: Message, me: BotIdentity | None, *, edited: bool) -> 
     if user.is_bot:
         logger.info("telegram: message %s from bot %s skipped", where, user.id)
         return None
+    connection = message.business_connection_id
+    if connection is not None and not (chat.type == ChatType.PRIVATE and chat.id == user.id):
+        # In a business account's private chat with a customer, the chat's id is the customer's;
+        # anything else was written by the account's owner (a person from the brand) or for them.
+        logger.info("telegram: business message %s written by the account itself skipped", where)
+        return None
     if edited and message.edit_date and message.edit_date - message.date > EDIT_WINDOW:
         logger.info("telegram: edit of old message %s skipped", where)
         return None
@@ -137,6 +158,10 @@ def _read_message(message: Message, me: BotIdentity | None, *, edited: bool) -> 
     if edited and message.edit_date:
         message_id = f"{where}:edit:{int(message.edit_date.timestamp())}"
         received_at = message.edit_date
+    if connection is not None:
+        # The business account's chat with a customer numbers its messages apart from the bot's
+        # own chat with the same person: the same `<chat>:<message>` may name both.
+        message_id = f"{message_id}:business:{connection}"
     return InboundMessage(
         platform=PLATFORM,
         platform_message_id=message_id,
@@ -152,12 +177,17 @@ def _read_message(message: Message, me: BotIdentity | None, *, edited: bool) -> 
 
 
 def conversation_key(message: Message) -> str:
-    """`chat:<id>` for a private chat; in a group, one conversation per customer (and topic).
+    """`chat:<id>` for a private chat; in a group, one conversation per customer (and topic); in a
+    Telegram Business chat, `business:<connection>:chat:<id>`.
 
     A group holds many customers; each one's messages there form the public thread of their own
     case, or one customer's complaint would swallow everyone else's. The key carries what sending
     needs: the chat, and the forum topic the answer belongs in.
     """
+    if message.business_connection_id is not None:
+        # Telegram Business: the customer wrote to the brand's own account, and the answer goes
+        # back through the same connection, as the brand.
+        return f"business:{message.business_connection_id}:chat:{message.chat.id}"
     if message.chat.type == ChatType.PRIVATE:
         return f"chat:{message.chat.id}"
     topic = f":topic:{message.message_thread_id}" if message.is_topic_message else ""

@@ -28,13 +28,20 @@ from starlette.routing import BaseRoute, Route
 from bot.adapters.base import BaseAdapter, Inbox
 from bot.adapters.x_client import XApi, XRefused
 from bot.adapters.x_events import is_x_id, parse_event
-from bot.adapters.x_webhook import crc_response, dm_events_v2, mentioned_tweet_ids, signature_valid
+from bot.adapters.x_webhook import (
+    activity_events,
+    crc_response,
+    dm_events_v2,
+    is_activity_envelope,
+    mentioned_tweet_ids,
+    signature_valid,
+)
 from bot.backoff import backoff
 from bot.errors import BotError, DeliveryFailed, InvalidMessage, PlatformUnavailable, SettingsError
 from bot.input_limits import InputError, parse_json, read_body
 from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.text_limits import measure
-from bot.x_costs import DEFAULT_PRICES_USD, Charge
+from bot.x_costs import DEFAULT_PRICES_USD, Charge, read_charges
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -123,7 +130,12 @@ class XAdapter(BaseAdapter):
         assert self.spend is not None
         self.spend.charge(self.name, charges, self.prices, utcnow())
 
-    def public_replies_held(self) -> str | None:
+    def replies_held(self, to: InboundMessage) -> tuple[str, str] | None:
+        """A public message while X's daily budget is spent goes to a person ("budget")."""
+        spent = self._budget_spent() if to.public else None
+        return ("budget", spent) if spent else None
+
+    def _budget_spent(self) -> str | None:
         """Why the bot may not post in public on X now: today's spend has reached the budget."""
         if self.spend is None or self.daily_budget is None:
             return None
@@ -210,7 +222,16 @@ class XAdapter(BaseAdapter):
                 logger.warning("x adapter: %s; trying again in %.0f s", exc, delay)
                 await self.sleep(delay)
         logger.info("x adapter: connected as @%s, polling every %.0f s", self.brand_handle, self.poll_seconds)
+        role, leading = f"x:poll:{self.brand_id}", False
         while True:
+            # One instance polls the account: X bills every read, and all share its rate limit.
+            if not inbox.lead(role, 2 * self.poll_seconds + 10):
+                if leading:
+                    logger.info("x adapter: another instance polls @%s now", self.brand_handle)
+                leading = False
+                await self.sleep(self.poll_seconds)
+                continue
+            leading = True
             try:
                 await self.poll_once(inbox)
             except Exception:
@@ -349,7 +370,7 @@ class XAdapter(BaseAdapter):
                 f"not sent: {REPLY_LOOP_LIMIT} public replies to this author in this thread within "
                 f"{REPLY_LOOP_WINDOW / 60:.0f} minutes already (reply-loop guard)"
             )
-        held = self.public_replies_held() if message.author == "bot" else None
+        held = self._budget_spent() if message.author == "bot" else None
         if held:
             # A reply queued before the budget ran out, or a follow-up: a person decides instead.
             raise DeliveryFailed(f"not sent: {held}")
@@ -414,11 +435,23 @@ class XAdapter(BaseAdapter):
         )
 
     async def handle_activity(self, inbox: Inbox, payload: dict[str, Any]) -> None:
-        """One Account Activity event: its DMs, and its new tweets that mention the brand.
+        """One webhook delivery: an X Activity API event, or an Account Activity event with its
+        DMs and its new tweets that mention the brand.
 
-        Tweets are read again through the v2 API for their conversation id; if that fails,
-        polling finds them later through `since_id`, so a webhook failure loses nothing.
+        Account Activity tweets are read again through the v2 API for their conversation id; if
+        that fails, polling finds them later through `since_id`, so a webhook failure loses nothing.
+        Activity API events are v2 already and need no second read (X bills each one delivered).
         """
+        if is_activity_envelope(payload):
+            brand, events = activity_events(payload)
+            if self.brand_id is None and brand is not None:
+                self.brand_id = brand
+            for event in events:
+                if self.spend is not None:
+                    operation = "dm_event_read" if "event_type" in event["data"] else "post_read"
+                    self._record_spend(read_charges(operation, event))
+                await self._deliver(inbox, event)
+            return
         if self.brand_id is None and isinstance(payload.get("for_user_id"), str):
             self.brand_id = payload["for_user_id"]
         for raw in dm_events_v2(payload):

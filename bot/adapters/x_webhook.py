@@ -1,10 +1,12 @@
-"""X's Account Activity webhook: the CRC challenge, event signatures, and the v1.1 event shapes.
+"""X's webhooks: the CRC challenge, event signatures, and the shapes of the two APIs that use them.
 
 X proves a webhook is ours by sending a `crc_token` that we must sign with the app's consumer
 secret, and signs every event body the same way in `x-twitter-webhooks-signature`; anyone can
 POST to a public URL, so an event whose signature does not match is refused before it is read.
 Account Activity events still use the v1.1 objects; DM events are turned into the v2 shape here
-so the adapter has one parser.
+so the adapter has one parser. The X Activity API, which X offers in its place, wraps each event
+in an envelope (`{"data": {"event_type", "filter", "payload", "includes"}}`): its posts are v2
+already, and its DMs are the v1.1 `direct_message_events` with v2 users.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from bot.input_limits import ascii_int
 
 __all__ = [
     "CRC_TOKEN",
+    "activity_events",
     "crc_response",
     "crc_token_valid",
     "dm_events_v2",
+    "is_activity_envelope",
     "mentioned_tweet_ids",
     "signature_valid",
 ]
@@ -146,7 +150,39 @@ def dm_events_v2(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return converted
 
 
+def activity_events(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+    """An X Activity API delivery as (the subscribed account's id, its v2 events).
+
+    Posts (`post.create`, `post.mention.create`, `post.reply.create`, `post.quote.create`,
+    `post.repost.create`) come as they are, so the parser decides what is the brand's own or a
+    repost; `dm.received` and `dm.sent` become v2 DM events. Other kinds (likes, follows, XChat,
+    whose messages are end-to-end encrypted) carry nothing to answer and give no events.
+    """
+    data = _dict(body.get("data"))
+    event_type, payload = data.get("event_type"), _dict(data.get("payload"))
+    brand = _dict(data.get("filter")).get("user_id")
+    brand = brand if is_x_id(brand) else None
+    if not isinstance(event_type, str) or not payload:
+        logger.warning("x webhook: skipped an Activity API event without an event_type and a payload")
+        return brand, []
+    if event_type.startswith("post."):
+        return brand, [{"data": payload, "includes": _dict(data.get("includes"))}]
+    if event_type in ("dm.received", "dm.sent"):
+        return brand, dm_events_v2(payload)
+    logger.info("x webhook: Activity API %s event passed over", event_type)
+    return brand, []
+
+
+def is_activity_envelope(body: dict[str, Any]) -> bool:
+    """Whether `body` is an X Activity API delivery rather than an Account Activity one."""
+    return isinstance(body.get("data"), dict) and "event_type" in body["data"]
+
+
 def _user_v2(user: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(user.get("data"), dict):
+        # The Activity API's users map holds `{"data": <v2 user>}`: already the shape wanted.
+        v2 = user["data"]
+        return {key: v2[key] for key in ("id", "username", "name", "public_metrics") if key in v2}
     followers = user.get("followers_count")
     user_id = next((i for i in (user.get("id_str"), user.get("id")) if isinstance(i, str)), "")
     return {

@@ -40,6 +40,7 @@ __all__ = [
     "CustomerRow",
     "Handoff",
     "HandoffEvent",
+    "Lease",
     "LoginFailure",
     "MessageRow",
     "RateLimitCounter",
@@ -248,6 +249,17 @@ class UnreadableUpdate(Base):
     """The update as received, JSON, cut at `bot.store.unreadable.MAX_RAW_CHARS`."""
     error = Column(Text, nullable=False)
     received_at = Column(UTCDateTime(), nullable=False)
+
+
+class Lease(Base):
+    """Which instance holds a job only one may do at a time (see `bot.store.leases`): polling a
+    platform account. `expires_at` is in seconds since the epoch."""
+
+    __tablename__ = "leases"
+
+    role = Column(String(128), primary_key=True)
+    holder = Column(String(128), nullable=False)
+    expires_at = Column(Float, nullable=False)
 
 
 class User(Base):

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.metrics import AckSample, HandoffCounts, Understood, snapshot
+from bot.store.leases import Leases
 from bot.store.models import Case, Conversation, CustomerRow, Followup, Handoff, MessageRow, ReviewItem
 from bot.store.spend import SpendLedger
 from bot.triage import CHATTER_INTENT
@@ -53,10 +54,14 @@ SPEND_DAYS = 14
 
 
 class Reporting:
-    def __init__(self, engine: Engine, spend: SpendLedger | None = None) -> None:
+    def __init__(
+        self, engine: Engine, spend: SpendLedger | None = None, leases: Leases | None = None
+    ) -> None:
         self.engine = engine
         self.spend = spend or SpendLedger(engine)
         """What X has cost (written by the X adapter, read here for the page and `/metrics`)."""
+        self.leases = leases or Leases(engine)
+        """Which instance polls each platform account (for `/metrics`)."""
         self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
 
     def _session(self) -> Session:

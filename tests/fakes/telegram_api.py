@@ -65,6 +65,33 @@ _DESCRIPTIONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+_NO_CONNECTION = "Bad Request: BUSINESS_CONNECTION_INVALID"
+_NO_REPLY_RIGHT = "Bad Request: BOT_BUSINESS_MISSING"
+_TERMINATED = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+)
+
+
+def business_connection(
+    connection_id: str, owner: dict, *, enabled: bool = True, can_reply: bool = True
+) -> dict:
+    """A BusinessConnection as the Bot API documents it (no recording of one is public)."""
+    return {
+        "id": connection_id,
+        "user": owner,
+        "user_chat_id": owner["id"],
+        "date": int(time.time()) - 3600,
+        "is_enabled": enabled,
+        "rights": {"can_reply": can_reply, "can_read_messages": True},
+    }
+
+
+def business_message(connection_id: str, customer: dict, sender: dict, text: str) -> dict:
+    """A message in the private chat between `customer` and a business account, written by
+    `sender` (the customer, or the account's owner answering by hand)."""
+    found = message(private_chat(customer), sender, text)
+    found["business_connection_id"] = connection_id
+    return found
 
 
 def user(user_id: int, first_name: str, username: str | None = None, last_name: str | None = None) -> dict:
@@ -154,6 +181,13 @@ class FakeTelegramApi:
         self._failures: dict[str, list[_Failure]] = {}
         self._lock = threading.Lock()
         self._closing = False
+        self._polls = 0
+        self.business_connections: dict[str, dict[str, Any]] = {}
+        """Telegram Business connections by id, as getBusinessConnection returns them."""
+        self.business_sent: list[dict[str, Any]] = []
+        """sendMessage calls made on behalf of a business account."""
+        self.conflicts = 0
+        """getUpdates calls ended with a 409 because another one came in meanwhile."""
         self.port = 0
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
 
@@ -283,7 +317,14 @@ class FakeTelegramApi:
             return _Failure(409, {"ok": False, "error_code": 409, "description": _DESCRIPTIONS[409]})
         offset = params.get("offset")
         deadline = time.monotonic() + min(int(params.get("timeout") or 0), 5)
+        with self._lock:
+            self._polls += 1
+            mine = self._polls
         while True:
+            if self._polls != mine:
+                # As on Telegram: a second getUpdates ends the one still waiting with a 409.
+                self.conflicts += 1
+                return _Failure(409, {"ok": False, "error_code": 409, "description": _TERMINATED})
             with self._lock:
                 if offset is not None:
                     # As on Telegram: asking from an offset confirms every update before it.
@@ -303,6 +344,16 @@ class FakeTelegramApi:
             return _Failure(
                 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
             )
+        connection_id = params.get("business_connection_id")
+        if connection_id is not None:
+            # As the Bot API says: on behalf of a business account only through an enabled
+            # connection whose rights include replying, and only in its private chats.
+            connection = self.business_connections.get(connection_id)
+            if connection is None or not connection["is_enabled"]:
+                return _Failure(400, {"ok": False, "error_code": 400, "description": _NO_CONNECTION})
+            if not (connection.get("rights") or {}).get("can_reply"):
+                return _Failure(400, {"ok": False, "error_code": 400, "description": _NO_REPLY_RIGHT})
+            self.business_sent.append(params)
         chat_id = params["chat_id"]
         chat = (
             {"id": chat_id, "type": "private", "first_name": "Customer"}
@@ -317,6 +368,12 @@ class FakeTelegramApi:
             "text": text,
         }
         return sent
+
+    async def _api_getBusinessConnection(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        connection = self.business_connections.get(params.get("business_connection_id", ""))
+        if connection is None:
+            return _Failure(400, {"ok": False, "error_code": 400, "description": _NO_CONNECTION})
+        return connection
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:  # noqa: N802
         return True

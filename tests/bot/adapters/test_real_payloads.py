@@ -26,7 +26,7 @@ import pytest
 from bot.adapters.telegram_updates import BotIdentity, conversation_key, read_update, to_update
 from bot.adapters.x_adapter import XAdapter
 from bot.adapters.x_events import parse_event
-from bot.adapters.x_webhook import dm_events_v2, mentioned_tweet_ids
+from bot.adapters.x_webhook import activity_events, dm_events_v2, is_activity_envelope, mentioned_tweet_ids
 from bot.errors import InvalidMessage
 from bot.messages import InboundMessage
 from tests.fakes.telegram_api import BOT_USER
@@ -92,8 +92,8 @@ class Case:
         x_dm_event: one v2 DM event object on its own (sent as `{"data": event}`).
         x_account_activity: an Account Activity webhook body; `items` per DM event id,
             `mentions` the tweet ids the adapter would read again through the v2 API.
-        x_activity: an X Activity API envelope; refused by `parse_event`, and its `payload`
-            read by the existing parsers (`items`, or `expect` for a post).
+        x_activity: an X Activity API envelope, opened by `activity_events` as the webhook
+            does; `items` per DM event id, `expect` for a post.
     """
 
     feed: str
@@ -539,14 +539,15 @@ CASES: dict[str, Case] = {
     "x/docs_xaa_dm_received.json": Case(
         "x_activity",
         items={
-            # The payload's users map wraps each v2 user in "data"; dm_events_v2 reads Account
-            # Activity's flat v1.1 users, so handle and audience are not checked here.
+            # The payload's users map wraps each v2 user in "data".
             "2080765901528535096": Msg(
                 "2080765901528535096",
                 "dm:2222222222222222222",
                 False,
                 "2222222222222222222",
                 text="hello!",
+                handle="OtherUser",
+                audience=97,
                 received_at="2026-07-24T21:23:44.372000+00:00",
             ),
         },
@@ -687,23 +688,17 @@ def _run_account_activity(body: dict[str, Any], case: Case, name: str) -> None:
 
 
 def _run_activity_envelope(envelope: dict[str, Any], case: Case, name: str) -> None:
-    with pytest.raises(InvalidMessage, match="numeric string 'id'"):
-        parse_event(envelope, None)
-    data = envelope["data"]
-    brand = data["filter"]["user_id"]
-    event_type = data["event_type"]
-    if event_type.startswith("post."):
-        assert case.expect is not None, f"{name}: a post event needs an expectation"
-        post = {"data": data["payload"], "includes": data.get("includes") or {}}
+    assert is_activity_envelope(envelope)
+    brand, events = activity_events(envelope)
+    assert brand == envelope["data"]["filter"]["user_id"]
+    if case.expect is not None:
+        (post,) = events
         _check(_outcome(lambda: parse_event(post, brand)), case.expect, name)
-    elif event_type.startswith("dm."):
-        converted = dm_events_v2({"for_user_id": brand, **data["payload"]})
-        assert {event["data"]["id"] for event in converted} == set(case.items), f"{name}: DM events read"
-        for event in converted:
+    else:
+        assert {event["data"]["id"] for event in events} == set(case.items), f"{name}: events read"
+        for event in events:
             where = f"{name} DM {event['data']['id']}"
             _check(_outcome(lambda e=event: parse_event(e, brand)), case.items[event["data"]["id"]], where)
-    else:
-        assert case.expect is None and not case.items, f"{name}: {event_type} carries no message"
 
 
 # --- the tests -------------------------------------------------------------------------------------

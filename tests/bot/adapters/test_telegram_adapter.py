@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters import ADAPTERS
+from bot.adapters import ADAPTERS, telegram_adapter
 from bot.adapters.telegram_adapter import TelegramAdapter, split_text
 from bot.adapters.telegram_webhook import SECRET_HEADER, WEBHOOK_PATH
 from bot.app import create_app
@@ -28,6 +29,8 @@ from tests.fakes.telegram_api import (
     BOT_USER,
     TOKEN,
     FakeTelegramApi,
+    business_connection,
+    business_message,
     group_chat,
     private_chat,
     unused_port,
@@ -68,6 +71,9 @@ class RecordingInbox:
 
     def save_cursor(self, name: str, value: str) -> None:
         self.cursors[name] = value
+
+    def lead(self, role: str, seconds: float) -> bool:
+        return True  # one instance: it always leads
 
     def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
         self.unreadable.append((external_id, error))
@@ -682,3 +688,104 @@ async def test_a_stranger_with_the_start_token_does_not_join_the_case(
     assert linked == handoff.case_id  # agents see the attempt, marked unverified
     # Bob was not told that a colleague has "his" case.
     assert all("colleague already has your case" not in m["text"] for m in telegram_api.sent())
+
+
+# --- several instances: one poller -----------------------------------------------------------------
+
+
+@pytest.mark.model
+async def test_two_instances_poll_one_bot_through_one_leader_and_the_other_takes_over(
+    tmp_path: Path, telegram_api: FakeTelegramApi, make_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances on one store: only the leader calls getUpdates (Telegram would answer the
+    other with 409), each update is handled once, and when the leader dies without a word the
+    other instance polls within the lease."""
+    monkeypatch.setattr(telegram_adapter, "LEADER_SECONDS", 1.0)
+    first, second = (make_service(_settings(tmp_path, telegram_api)) for _ in range(2))
+    await first.start()
+    await telegram_api.wait_for(lambda: telegram_api.sent("getUpdates"), "the first poll")
+    await second.start()
+    try:
+        early = [
+            telegram_api.queue(message=tg_message(private_chat(ALICE), ALICE, f"hi {n}")) for n in range(3)
+        ]
+        await telegram_api.wait_for(
+            lambda: first.cursor(CURSOR) == str(early[-1]["update_id"] + 1), "the leader's messages"
+        )
+        assert telegram_api.conflicts == 0
+        assert [h.holder for h in first.leases.holders(time.time())] == [first.instance_id]
+
+        # The leader dies: its task ends, nobody releases its lease.
+        leader = first.adapters["telegram"]
+        assert isinstance(leader, TelegramAdapter) and leader._task is not None
+        leader._task.cancel()
+        late = telegram_api.queue(message=tg_message(private_chat(BOB), BOB, "hello after the crash"))
+        await telegram_api.wait_for(
+            lambda: second.cursor(CURSOR) == str(late["update_id"] + 1), "the other instance's poll"
+        )
+        assert [h.holder for h in second.leases.holders(time.time())] == [second.instance_id]
+        transport = httpx.ASGITransport(app=create_app(first))  # any instance tells the same
+        async with httpx.AsyncClient(transport=transport, base_url="http://firstline.test") as http:
+            metrics = (await http.get("/metrics")).text
+        assert f'firstline_poller_leader{{instance="{second.instance_id}",role="telegram:poll:' in metrics
+    finally:
+        await first.stop()
+        await second.stop()
+    assert _stored(second) == 2 * 4  # four customer messages, each stored and answered once
+
+
+# --- Telegram Business ------------------------------------------------------------------------------
+
+SHOP = user(77, "Kestrel Shop", username="kestrel_shop")
+"""The brand's own Telegram account, connected to the bot through Telegram Business."""
+
+
+@pytest.mark.model
+async def test_a_customer_writing_to_the_brand_s_account_is_answered_as_the_brand_and_a_person_takes_over(
+    tmp_path: Path, telegram_api: FakeTelegramApi, make_service: Any
+) -> None:
+    telegram_api.business_connections["Bconn-1"] = business_connection("Bconn-1", SHOP)
+    telegram_api.business_connections["Bconn-off"] = business_connection("Bconn-off", SHOP, can_reply=False)
+    service = make_service(_settings(tmp_path, telegram_api))
+    adapter = service.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    adapter.poll_timeout = 1
+    await service.start()
+    try:
+        telegram_api.queue(business_connection=telegram_api.business_connections["Bconn-1"])
+        telegram_api.queue(
+            business_message=business_message("Bconn-1", ALICE, ALICE, "my order never arrived, 2 weeks now")
+        )
+        [answer] = await telegram_api.wait_for(lambda: telegram_api.business_sent, "the answer as the brand")
+        assert (answer["chat_id"], answer["business_connection_id"]) == (42, "Bconn-1")
+        assert telegram_api.sent("sendMessage") == [answer]  # nothing through the bot's own chat
+
+        # The brand's person writing in the same chat by hand is not a customer message.
+        telegram_api.queue(business_message=business_message("Bconn-1", ALICE, SHOP, "Hi Alice, on it"))
+        # A person takes the case over: their answer goes out through the connection too.
+        (handoff,) = service.casework.handoffs("open")
+        conversation = service.casework.packet(handoff.id)["conversations"][0]
+        assert conversation["key"] == "business:Bconn-1:chat:42"
+        reply = await service.delivery.send(
+            OutboundMessage("telegram", conversation["key"], False, "Found it: it ships today.", "42"),
+            conversation_id=conversation["id"],
+            author="agent",
+            in_reply_to_id=None,
+        )
+        assert reply.status == "sent"
+        assert [(m["chat_id"], m["text"]) for m in telegram_api.business_sent][-1] == (
+            42,
+            "Found it: it ships today.",
+        )
+
+        # A connection without the right to reply: stored, and straight to a person.
+        telegram_api.queue(business_message=business_message("Bconn-off", BOB, BOB, "where is my refund??"))
+        await telegram_api.wait_for(
+            lambda: [h for h in service.casework.handoffs("open") if h.reason == "cannot_reply"],
+            "the handoff",
+        )
+    finally:
+        await service.stop()
+    assert len(telegram_api.business_sent) == 2
+    inbound = [m["text"] for m in service.casework.packet(handoff.id)["messages"] if m["direction"] == "in"]
+    assert inbound == ["my order never arrived, 2 weeks now"]  # the brand's own message is not the customer's

@@ -11,7 +11,14 @@ import pytest
 from bot.adapters.telegram_updates import BotIdentity, read_update, to_update
 from bot.errors import InvalidMessage
 from bot.messages import Customer, InboundMessage
-from tests.fakes.telegram_api import BOT_USER, group_chat, private_chat, user
+from tests.fakes.telegram_api import (
+    BOT_USER,
+    business_connection,
+    business_message,
+    group_chat,
+    private_chat,
+    user,
+)
 from tests.fakes.telegram_api import message as tg_message
 
 ALICE = user(42, "Alice", username="alice_k", last_name="Kay")
@@ -303,3 +310,50 @@ def test_an_update_with_fields_of_the_wrong_type_is_refused_not_a_crash(
     except InvalidMessage:
         return
     assert read is None or (isinstance(read.text, str) and isinstance(read.received_at, datetime))
+
+
+# --- Telegram Business --------------------------------------------------------------------------
+
+OWNER = user(77, "Kestrel Shop", username="kestrel_shop")
+"""The brand's own Telegram account, connected to the bot through Telegram Business."""
+
+
+def test_a_customer_writing_to_the_brand_s_account_is_a_business_conversation() -> None:
+    raw = _update(business_message=business_message("Bconn-1_x", ALICE, ALICE, "my order never arrived"))
+    message = _read(raw)
+    assert message is not None
+    assert message.conversation_key == "business:Bconn-1_x:chat:42"
+    assert not message.public and message.customer == Customer(
+        "42", handle="alice_k", display_name="Alice Kay"
+    )
+    chat_message = raw["business_message"]["message_id"]
+    # Its own id space: the bot's own chat with Alice may have a message with the same number.
+    assert message.platform_message_id == f"42:{chat_message}:business:Bconn-1_x"
+
+
+def test_an_edited_business_message_is_read_again() -> None:
+    edited = business_message("Bconn-1_x", ALICE, ALICE, "my order never arrived, order 55123")
+    edited["edit_date"] = edited["date"] + 30
+    message = _read(_update(edited_business_message=edited))
+    assert message is not None and message.platform_message_id.endswith(":business:Bconn-1_x")
+    assert ":edit:" in message.platform_message_id
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # The brand's own person answering by hand in the same chat: not a customer.
+        _update(business_message=business_message("Bconn-1_x", ALICE, OWNER, "Hi Alice, checking now")),
+        _update(
+            deleted_business_messages={
+                "business_connection_id": "Bconn-1_x",
+                "chat": private_chat(ALICE),
+                "message_ids": [5],
+            }
+        ),
+        _update(business_connection=business_connection("Bconn-1_x", OWNER)),
+    ],
+    ids=["owner's own message", "deleted messages", "connection changed"],
+)
+def test_what_is_not_a_customer_writing_to_the_brand_is_skipped(raw: dict) -> None:
+    assert _read(raw) is None

@@ -91,6 +91,9 @@ class MemoryInbox:
     def save_cursor(self, name: str, value: str) -> None:
         self.cursors[name] = value
 
+    def lead(self, role: str, seconds: float) -> bool:
+        return True  # one instance: it always leads
+
     def keep_unreadable(self, platform: str, external_id: str | None, raw: Any, error: str) -> None:
         self.unreadable.append((external_id, error))
 
@@ -923,7 +926,7 @@ async def test_past_the_daily_budget_public_posts_go_to_a_person_and_dms_are_sti
         assert (
             len(fake_x.replies_to(first["id"])) == 1
         )  # with the DM link: $0.20, and $0.215 in all is past the $0.20 budget
-        assert adapter.public_replies_held() is not None
+        assert adapter._budget_spent() is not None
 
         second = fake_x.post_tweet(bob, "@kestrel my refund still has not arrived, this is ridiculous")
         carol = fake_x.add_user("Carol", username="carol")
@@ -942,3 +945,45 @@ async def test_past_the_daily_budget_public_posts_go_to_a_person_and_dms_are_sti
             await adapter.send(dataclasses.replace(_reply(second, "Sorry about that!", bob), author="bot"))
     finally:
         await service.stop()
+
+
+# --- the X Activity API ---------------------------------------------------------------------------
+
+PAYLOADS = Path(__file__).resolve().parents[2] / "data" / "payloads" / "x"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        (
+            "docs_xaa_post_mention_create.json",
+            [("2080765813578191303", "thread:2080765813578191303", "hey @ExampleUser")],
+        ),
+        ("docs_xaa_dm_received.json", [("2080765901528535096", "dm:2222222222222222222", "hello!")]),
+        ("docs_xaa_post_create.json", []),  # the brand's own post
+        ("docs_xaa_like_create.json", []),
+    ],
+)
+async def test_activity_api_events_arrive_through_the_signed_webhook(
+    adapter: XAdapter, fixture: str, expected: list[tuple[str, str, str]]
+) -> None:
+    """X's own sample deliveries of the X Activity API, posted to the webhook as X signs them."""
+    from starlette.applications import Starlette
+
+    from tests.fakes.x_api import x_signature
+
+    inbox = MemoryInbox()
+    body = (PAYLOADS / fixture).read_bytes()
+    app = Starlette(routes=list(adapter.webhook_routes(inbox)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://bot.test") as http:
+        forged = await http.post(
+            "/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": "sha256=AAAA"}
+        )
+        assert forged.status_code == 403 and inbox.received == []
+        signed = x_signature(adapter.consumer_secret, body)
+        answer = await http.post(
+            "/webhooks/x", content=body, headers={"x-twitter-webhooks-signature": signed}
+        )
+    assert answer.status_code == 200
+    assert [(m.platform_message_id, m.conversation_key, m.text) for m in inbox.received] == expected
+    assert adapter.brand_id == "1111111111111111111"  # learnt from the subscription's filter
