@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -36,6 +35,7 @@ from bot.rasa_runtime import RasaRuntime, first_text
 from bot.rate_limits import Limits
 from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
 from bot.settings import Settings
+from bot.store.case_locks import CaseLocks
 from bot.store.casework import CaseworkRepository, NewHandoff
 from bot.store.models import Conversation, CustomerRow, MessageRow
 from bot.store.repository import PendingTurn, Recorded, Repository
@@ -106,6 +106,7 @@ class Gateway:
         adapters: Mapping[str, BaseAdapter],
         delivery: Delivery,
         review_inbox: ReviewInbox,
+        case_locks: CaseLocks,
         limits: Limits | None = None,
         languages: LanguageDetector | None = None,
     ) -> None:
@@ -125,7 +126,9 @@ class Gateway:
         self.heartbeat: float | None = repository.lease.total_seconds() / 3
         """Seconds between renewals of a turn's lease while it runs; None renews never (tests
         use it to stand for an instance frozen mid-turn, heartbeat and all)."""
-        self._case_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.case_locks = case_locks
+        self._in_flight: set[int] = set()
+        """Messages this process is handling now: never mistaken for ones a dead instance left."""
 
     def _check(self, message: InboundMessage) -> None:
         if message.platform not in self.adapters:
@@ -147,16 +150,31 @@ class Gateway:
         self._check(message)
         recorded = self.repository.record_inbound(message)
         if recorded is None:
+            return await self._redelivered(message)
+        self._in_flight.add(recorded.message_id)
+        try:
+            held = self._held(message)
+            if held is not None:
+                reason, why = held
+                with log_format.turn(recorded.case_id, recorded.message_id):
+                    return self._to_person(message, recorded, reason, why)
+            if await self._over_limit(message):
+                self.repository.finish_turn(recorded, "limited")
+                return Outcome(status="limited", message_id=recorded.message_id, case_id=recorded.case_id)
+            return await self._turn(message, recorded)
+        finally:
+            self._in_flight.discard(recorded.message_id)
+
+    async def _redelivered(self, message: InboundMessage) -> Outcome:
+        """A message stored before: a repeat, or the customer's retry of a message whose instance
+        died mid-turn. The retry is answered now (in order, after any earlier unfinished message
+        of the case), not left for the dead instance's lease to run out."""
+        stored = self.repository.stored_id(message)
+        if stored is None or stored[0] in self._in_flight:
             return Outcome(status="duplicate")
-        held = self._held(message)
-        if held is not None:
-            reason, why = held
-            with log_format.turn(recorded.case_id, recorded.message_id):
-                return self._to_person(message, recorded, reason, why)
-        if await self._over_limit(message):
-            self.repository.finish_turn(recorded, "limited")
-            return Outcome(status="limited", message_id=recorded.message_id, case_id=recorded.case_id)
-        return await self._turn(message, recorded)
+        message_id, case_id = stored
+        outcome = await self._turn_after_earlier(case_id, message_id, None, None)
+        return outcome or Outcome(status="duplicate", message_id=message_id, case_id=case_id)
 
     async def _over_limit(self, message: InboundMessage) -> bool:
         if self.limits is None:
@@ -167,46 +185,80 @@ class Gateway:
 
     async def resume(self, turn: PendingTurn) -> Outcome:
         """Runs again the turn of a message accepted by an instance that stopped before answering."""
-        with log_format.turn(turn.recorded.case_id, turn.recorded.message_id):
-            logger.info("resuming message %s (attempt %d)", turn.recorded.message_id, turn.attempts)
-            if turn.attempts > MAX_TURN_ATTEMPTS:
-                logger.error(
-                    "message %s failed %d times; handing it to a person",
-                    turn.recorded.message_id,
-                    turn.attempts,
-                )
-                return await self._on_error(turn.message, turn.recorded)
-            return await self._turn(turn.message, turn.recorded)
+        self._in_flight.add(turn.recorded.message_id)
+        try:
+            return await self._turn(turn.message, turn.recorded, attempts=turn.attempts)
+        finally:
+            self._in_flight.discard(turn.recorded.message_id)
 
-    async def _turn(self, message: InboundMessage, recorded: Recorded) -> Outcome:
+    async def _turn(self, message: InboundMessage, recorded: Recorded, attempts: int = 1) -> Outcome:
+        outcome = await self._turn_after_earlier(
+            recorded.case_id, recorded.message_id - 1, message, recorded, attempts
+        )
+        assert outcome is not None
+        return outcome
+
+    async def _turn_after_earlier(
+        self,
+        case_id: int,
+        up_to: int,
+        message: InboundMessage | None,
+        recorded: Recorded | None,
+        attempts: int = 1,
+    ) -> Outcome | None:
+        """Under the case's lock (shared by every instance on PostgreSQL): first the case's
+        unfinished messages up to `up_to` that nobody is handling (their instance died), oldest
+        first, then this message's turn. Returns the outcome of this message, or, with no
+        message given, of message `up_to` if it was one of the unfinished ones."""
+        async with self.case_locks.hold(case_id, self.repository.lease.total_seconds()) as shared:
+            earlier = self.repository.unfinished_in_case(
+                case_id, up_to, leased_too=shared, skip=self._in_flight
+            )
+            last: Outcome | None = None
+            for turn in earlier:
+                logger.info(
+                    "message %s of case %s was left unfinished; answering it first",
+                    turn.recorded.message_id,
+                    case_id,
+                )
+                last = await self._claimed_turn(turn.message, turn.recorded, turn.attempts)
+            if message is None or recorded is None:
+                return last if last is not None and last.message_id == up_to else None
+            return await self._claimed_turn(message, recorded, attempts)
+
+    async def _claimed_turn(self, message: InboundMessage, recorded: Recorded, attempts: int) -> Outcome:
+        """One turn, its case already locked: a message tried too often goes to a person."""
         with log_format.turn(recorded.case_id, recorded.message_id):
+            if attempts > 1:
+                logger.info("resuming message %s (attempt %d)", recorded.message_id, attempts)
+            if attempts > MAX_TURN_ATTEMPTS:
+                logger.error(
+                    "message %s failed %d times; handing it to a person", recorded.message_id, attempts
+                )
+                return await self._on_error(message, recorded)
             return await self._locked_turn(message, recorded)
 
     async def _locked_turn(self, message: InboundMessage, recorded: Recorded) -> Outcome:
-        lock = self._case_locks.get(recorded.case_id)
-        if lock is None:
-            lock = self._case_locks[recorded.case_id] = asyncio.Lock()
-        async with lock:
-            heartbeat = asyncio.create_task(self._keep_lease(recorded), name="firstline-lease")
-            try:
-                parse_data = await self._understand(message)
-                understood = triage(parse_data)
-                routed = Routed(
-                    message=message,
-                    recorded=recorded,
-                    triage=understood,
-                    parse_data=parse_data,
-                    # Read again under the lock: an earlier message may just have opened one.
-                    open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
-                )
-                rule = next(rule for rule in self.rules if rule.matches(routed))
-                outcome = await rule.handle(routed)
-            except LeaseLost as exc:
-                return self._taken_over(recorded, exc)
-            except Exception:
-                return await self._on_error(message, recorded)
-            finally:
-                heartbeat.cancel()
+        heartbeat = asyncio.create_task(self._keep_lease(recorded), name="firstline-lease")
+        try:
+            parse_data = await self._understand(message)
+            understood = triage(parse_data)
+            routed = Routed(
+                message=message,
+                recorded=recorded,
+                triage=understood,
+                parse_data=parse_data,
+                # Read again under the lock: an earlier message may just have opened one.
+                open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
+            )
+            rule = next(rule for rule in self.rules if rule.matches(routed))
+            outcome = await rule.handle(routed)
+        except LeaseLost as exc:
+            return self._taken_over(recorded, exc)
+        except Exception:
+            return await self._on_error(message, recorded)
+        finally:
+            heartbeat.cancel()
         self._learn_from(routed)
         return outcome
 

@@ -28,6 +28,7 @@ from bot.rate_limits import Limits
 from bot.routing import Outcome
 from bot.settings import Settings
 from bot.store import CaseworkRepository, Repository, create_store_engine, migrate
+from bot.store.case_locks import CaseLocks
 from bot.store.followups import FollowupStore
 from bot.store.leases import Leases
 from bot.store.reporting import Reporting
@@ -120,7 +121,16 @@ class Service:
         review_inbox = ReviewInbox(engine)
         casework = CaseworkRepository(engine)
         gateway = Gateway(
-            settings, repository, casework, rasa, adapters, delivery, review_inbox, limits, LanguageDetector()
+            settings,
+            repository,
+            casework,
+            rasa,
+            adapters,
+            delivery,
+            review_inbox,
+            CaseLocks(engine),
+            limits,
+            LanguageDetector(),
         )
         followups = FollowupScheduler(
             FollowupStore(engine),

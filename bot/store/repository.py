@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -444,20 +444,52 @@ class Repository:
         of them takes it. The caller runs the turn again; Rasa and the actions are safe to repeat
         for a message whose replies were never queued.
         """
-        now = utcnow()
+        return self._claim_turns(self._unfinished(MessageRow.next_attempt_at <= utcnow(), limit=limit))
+
+    def unfinished_in_case(
+        self, case_id: int, up_to: int, *, leased_too: bool, skip: Collection[int] = ()
+    ) -> list[PendingTurn]:
+        """Claims the case's unfinished messages up to message `up_to`, oldest first, so that the
+        turn about to run does not overtake an earlier message of the same customer.
+
+        `leased_too` claims them even while their lease runs: the caller holds the case lock that
+        every instance takes for a turn, so no live instance can be in the middle of them (the
+        one that held them died, and the database let its lock go). `skip` are messages this
+        process is handling itself.
+        """
+        conditions = [MessageRow.case_id == case_id, MessageRow.id <= up_to]
+        if skip:
+            conditions.append(MessageRow.id.not_in(list(skip)))
+        if not leased_too:
+            conditions.append(MessageRow.next_attempt_at <= utcnow())
+        return self._claim_turns(self._unfinished(*conditions, limit=50))
+
+    def stored_id(self, message: InboundMessage) -> tuple[int, int] | None:
+        """(message id, case id) of a message already stored (a repeated delivery of it)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(MessageRow.id, MessageRow.case_id).where(
+                    MessageRow.direction == "in",
+                    MessageRow.platform == message.platform,
+                    MessageRow.external_id == message.platform_message_id,
+                )
+            ).first()
+        return (row.id, row.case_id) if row is not None else None
+
+    def _unfinished(self, *conditions: Any, limit: int) -> list[tuple[int, datetime | None]]:
         with self._session() as session:
-            rows = list(
-                session.execute(
+            return [
+                (row_id, lease_end)
+                for row_id, lease_end in session.execute(
                     select(MessageRow.id, MessageRow.next_attempt_at)
-                    .where(
-                        MessageRow.direction == "in",
-                        MessageRow.status == "received",
-                        MessageRow.next_attempt_at <= now,
-                    )
+                    .where(MessageRow.direction == "in", MessageRow.status == "received", *conditions)
                     .order_by(MessageRow.id)
                     .limit(limit)
                 )
-            )
+            ]
+
+    def _claim_turns(self, rows: list[tuple[int, datetime | None]]) -> list[PendingTurn]:
+        now = utcnow()
         turns = []
         for row_id, lease_end in rows:
             with self._session() as session, session.begin():

@@ -256,3 +256,86 @@ async def test_no_message_kind_makes_rasa_loop_on_actions(
     for kind in ("sticker", "voice"):
         await service.gateway.receive(_message(9000 + len(kind), f"[{kind}]", kind=kind))
     assert "Circuit breaker" not in caplog.text
+
+
+# --- order per case across instances --------------------------------------------------------------
+
+
+def _two_instances_on_postgres(
+    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+) -> tuple[Service, Service]:
+    shared = settings.copy(update={"database_url": postgres_url})
+    return Service.build(shared, model_path, rasa=rasa_runtime), Service.build(
+        shared, model_path, rasa=rasa_runtime
+    )
+
+
+def _in_case(n: int, text: str) -> InboundMessage:
+    return dataclasses.replace(
+        _message(n, text), conversation_key="private:alice", customer=Customer("alice")
+    )
+
+
+@pytest.mark.model
+async def test_a_message_a_dead_instance_left_is_answered_before_the_customer_s_next_one(
+    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+) -> None:
+    dead, alive = _two_instances_on_postgres(settings, postgres_url, rasa_runtime, model_path)
+    try:
+        first, second = _in_case(21, "hi there"), _in_case(22, "thanks so much, you are great")
+        assert dead.repository.record_inbound(first) is not None  # stored; then the instance died
+        outcome = await alive.gateway.receive(second)
+        assert outcome.status == "answered"
+        with alive.repository._session() as session:
+            rows = session.execute(
+                select(
+                    MessageRow.id, MessageRow.external_id, MessageRow.in_reply_to_id, MessageRow.status
+                ).order_by(MessageRow.id)
+            ).all()
+        asked = {row.id: row.external_id for row in rows if row.external_id}
+        answered_in_order = [asked[row.in_reply_to_id] for row in rows if row.in_reply_to_id]
+        assert answered_in_order[0] == first.platform_message_id  # the first message first
+        assert answered_in_order[-1] == second.platform_message_id
+        assert {row.status for row in rows if row.external_id} == {"handled"}
+    finally:
+        for service in (dead, alive):
+            service.repository.engine.dispose()
+
+
+@pytest.mark.model
+async def test_the_retry_of_a_message_a_dead_instance_left_is_answered_at_once(
+    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+) -> None:
+    dead, alive = _two_instances_on_postgres(settings, postgres_url, rasa_runtime, model_path)
+    try:
+        message = _in_case(31, "hi there")
+        assert dead.repository.record_inbound(message) is not None
+        retried = await alive.gateway.receive(message)  # the customer sent it again
+        assert retried.status == "answered" and retried.replies
+        assert (await alive.gateway.receive(message)).status == "duplicate"  # answered now: a repeat
+    finally:
+        for service in (dead, alive):
+            service.repository.engine.dispose()
+
+
+@pytest.mark.model
+async def test_a_case_s_turns_wait_for_each_other_across_instances(
+    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+) -> None:
+    slow, other = _two_instances_on_postgres(settings, postgres_url, rasa_runtime, model_path)
+    resume = _stall(slow)
+    slow.gateway.heartbeat = 1.0
+    try:
+        first = asyncio.create_task(slow.gateway.receive(_in_case(41, "hi there")))
+        await asyncio.sleep(0.3)
+        second = asyncio.create_task(other.gateway.receive(_in_case(42, "thanks so much, you are great")))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # the other instance waits for the case's lock
+        resume.set()
+        answered = [await first, await second]
+        assert [o.status for o in answered] == ["answered", "answered"]
+        assert answered[0].replies[-1].id < answered[1].replies[0].id  # in the order written
+    finally:
+        resume.set()
+        for service in (slow, other):
+            service.repository.engine.dispose()
