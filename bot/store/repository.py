@@ -52,26 +52,17 @@ _CASE_WITH_OPEN_HANDOFF = (
     .order_by(Case.id.desc())
     .limit(1)
 )
+_TURN_STILL_HELD = (
+    MessageRow.id == bindparam("message_id"),
+    # The fence: only the claim that is still current may renew or end the turn. Each claim
+    # counts one more attempt, so an instance whose lease was taken over holds an older count.
+    MessageRow.status == "received",
+    MessageRow.attempts == bindparam("attempt"),
+)
 _END_TURN = (
-    update(MessageRow)
-    .where(
-        MessageRow.id == bindparam("message_id"),
-        # The fence: only the claim that is still current may end the turn. Each claim counts
-        # one more attempt, so an instance whose lease was taken over holds an older count.
-        MessageRow.status == "received",
-        MessageRow.attempts == bindparam("attempt"),
-    )
-    .values(status=bindparam("new_status"), next_attempt_at=None)
+    update(MessageRow).where(*_TURN_STILL_HELD).values(status=bindparam("new_status"), next_attempt_at=None)
 )
-_RENEW_TURN = (
-    update(MessageRow)
-    .where(
-        MessageRow.id == bindparam("message_id"),
-        MessageRow.status == "received",
-        MessageRow.attempts == bindparam("attempt"),
-    )
-    .values(next_attempt_at=bindparam("new_lease_end"))
-)
+_RENEW_TURN = update(MessageRow).where(*_TURN_STILL_HELD).values(next_attempt_at=bindparam("new_lease_end"))
 _END_TURN_UNDERSTOOD = _END_TURN.values(
     intent=bindparam("new_intent"),
     confidence=bindparam("new_confidence"),
@@ -695,29 +686,21 @@ class Repository:
 
     def mark_retry(self, queued: Queued, error: str, at: datetime) -> bool:
         """The attempt failed in a way that may pass: try again at `at`."""
-        with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    update(MessageRow)
-                    .where(*self._held(queued))
-                    .values(
-                        status="pending", error=error, next_attempt_at=at, attempts=MessageRow.attempts + 1
-                    )
-                ).rowcount
-            )
+        return self._mark_failed(queued, status="pending", error=error, next_attempt_at=at)
 
     def mark_dead(self, queued: Queued, error: str) -> bool:
         """The platform refused the message for good, or too often: a person must look at it."""
+        return self._mark_failed(queued, status="dead", error=error, next_attempt_at=None)
+
+    def _mark_failed(self, queued: Queued, **values: Any) -> bool:
+        """Records a failed attempt, if the message is still this instance's (see `_held`)."""
         with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    update(MessageRow)
-                    .where(*self._held(queued))
-                    .values(
-                        status="dead", error=error, next_attempt_at=None, attempts=MessageRow.attempts + 1
-                    )
-                ).rowcount
+            marked = conn.execute(
+                update(MessageRow)
+                .where(*self._held(queued))
+                .values(**values, attempts=MessageRow.attempts + 1)
             )
+            return bool(marked.rowcount)
 
     def dead_letters(self) -> list[MessageRow]:
         with self._session() as session:
