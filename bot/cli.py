@@ -177,6 +177,43 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy(settings: Settings, args: argparse.Namespace) -> int:
+    """A customer's data: everything held, as one JSON document (export), or erased everywhere
+    Firstline can, with a report of what was done and what a person must still do (erase)."""
+    from bot.store.data_subjects import SubjectNotFound, erase, records_of
+
+    engine = _handoff_store(settings).engine
+    try:
+        if args.privacy_command == "export":
+            document = {
+                "platform": args.platform,
+                "user": args.user,
+                **records_of(engine, args.platform, args.user),
+            }
+            text = json.dumps(document, indent=2, ensure_ascii=False)
+            if args.out:
+                with open(args.out, "w", encoding="utf-8") as out:
+                    out.write(text + "\n")
+                progress(f"wrote everything held about {args.platform} user {args.user} to {args.out}")
+            else:
+                print(text)
+            return 0
+        report = erase(
+            engine,
+            args.platform,
+            args.user,
+            tracker_url=settings.rasa_tracker_url,
+            nlu_dir=settings.project_dir / "data" / "nlu",
+        )
+    except SubjectNotFound as exc:
+        progress(str(exc))
+        return 1
+    # The log records that an erasure happened and what it touched, never what was erased.
+    logger.warning("erased %s customer data: %s", args.platform, json.dumps(report.to_dict()))
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -218,6 +255,19 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="migrate the store to the newest schema").set_defaults(
         handler=cmd_db_upgrade
     )
+
+    privacy = commands.add_parser("privacy", help="a customer's data: export it, or erase it")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    for name, text in (
+        ("export", "everything held about a customer, as one JSON document"),
+        ("erase", "anonymise or delete everything held about a customer, and report what was done"),
+    ):
+        command = privacy_commands.add_parser(name, help=text)
+        command.add_argument("--platform", required=True, help="telegram, x or web")
+        command.add_argument("--user", required=True, help="the customer's user id on that platform")
+        if name == "export":
+            command.add_argument("--out", help="write to this file instead of standard output")
+        command.set_defaults(handler=cmd_privacy)
 
     from bot.console.commands import add_user_commands
 

@@ -64,6 +64,28 @@ def test_say_prints_replies_and_handoff_then_handoffs_lists_it(cli_env: dict[str
     assert _firstline(cli_env, "resolve", "999").returncode == 1
 
 
+def test_a_customer_s_data_is_exported_then_erased(cli_env: dict[str, str], tmp_path: Path) -> None:
+    said = _firstline(
+        cli_env, "say", "--user", "carol", "my order 55123 never arrived, call me on 0612345678"
+    )
+    assert said.returncode == 0, said.stderr[-2000:]
+
+    out = tmp_path / "carol.json"
+    exported = _firstline(
+        cli_env, "privacy", "export", "--platform", "web", "--user", "carol", "--out", str(out)
+    )
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    document = json.loads(out.read_text())
+    assert document["user"] == "carol" and "0612345678" in document["messages"][0]["text"]
+
+    erased = _firstline(cli_env, "privacy", "erase", "--platform", "web", "--user", "carol")
+    assert erased.returncode == 0, erased.stderr[-2000:]
+    report = json.loads(erased.stdout)
+    assert report["messages_anonymised"] >= 2 and "0612345678" not in erased.stdout + erased.stderr
+    again = _firstline(cli_env, "privacy", "export", "--platform", "web", "--user", "carol")
+    assert again.returncode == 1 and "no web customer 'carol'" in again.stderr
+
+
 def test_json_logs_are_one_object_a_line_and_name_the_turn(cli_env: dict[str, str]) -> None:
     said = _firstline(
         {**cli_env, "FIRSTLINE_LOG_FORMAT": "json"},
