@@ -14,6 +14,7 @@ from bot.console.auth import ADMIN, READ, WORK, session_secret
 from bot.console.chatter_views import chatter_routes
 from bot.console.context import Console
 from bot.console.metrics_views import metrics_routes
+from bot.console.privacy_views import privacy_routes
 from bot.console.review_views import review_routes
 from bot.console.unreadable_views import unreadable_routes
 from bot.console.views import page_routes
@@ -47,5 +48,6 @@ def console_routes(console: Console) -> list[BaseRoute]:
         *metrics_routes(console),
         *chatter_routes(console),
         *unreadable_routes(console),
+        *privacy_routes(console),
         Mount("/console/static", app=static, name="console-static"),
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from bot.business_hours import BusinessHours
@@ -136,3 +136,12 @@ class Console:
 def flash(request: Request, message: str, kind: str = "info") -> None:
     """A one-line message shown on the next page (after a form's redirect)."""
     request.session["flash"] = {"message": message, "kind": kind}
+
+
+def admin_answer(request: Request, page: str, message: str, status: int = 200) -> Response:
+    """An admin form's answer: JSON for a JSON request, else a flash and a redirect to `page`."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = {"error": message} if status >= 400 else {"ok": True, "message": message}
+        return JSONResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    flash(request, message, "error" if status >= 400 else "info")
+    return RedirectResponse(page, status_code=303)

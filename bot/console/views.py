@@ -28,7 +28,7 @@ from bot.console.auth import (
     signed_in,
     verify_password_off_loop,
 )
-from bot.console.context import SECURITY_HEADERS, Console, flash
+from bot.console.context import Console, admin_answer
 from bot.errors import NotFound
 from bot.handoff import REASONS
 from bot.store.accounts import ROLES, Account, AccountRepository, InvalidAccount
@@ -186,8 +186,8 @@ def page_routes(console: Console) -> list[BaseRoute]:
             )
             account = accounts.create(username, password_hash, fields.get("role", "agent"), display_name)
         except (InvalidAccount, ValueError) as exc:
-            return _admin_answer(request, "/console/admin/users", str(exc), 422)
-        return _admin_answer(request, "/console/admin/users", f"Created {account.username} ({account.role}).")
+            return admin_answer(request, "/console/admin/users", str(exc), 422)
+        return admin_answer(request, "/console/admin/users", f"Created {account.username} ({account.role}).")
 
     @guard(ADMIN)
     async def update_user(request: Request) -> Response:
@@ -218,10 +218,10 @@ def page_routes(console: Console) -> list[BaseRoute]:
                 keep_session=session.key if session is not None else None,
             )
         except NotFound as exc:
-            return _admin_answer(request, "/console/admin/users", f"not found: {exc}", 404)
+            return admin_answer(request, "/console/admin/users", f"not found: {exc}", 404)
         except (InvalidAccount, ValueError) as exc:
-            return _admin_answer(request, "/console/admin/users", str(exc), 422)
-        return _admin_answer(request, "/console/admin/users", f"Saved {account.username}.")
+            return admin_answer(request, "/console/admin/users", str(exc), 422)
+        return admin_answer(request, "/console/admin/users", f"Saved {account.username}.")
 
     @guard(ADMIN)
     async def canned_page(request: Request) -> Response:
@@ -234,17 +234,17 @@ def page_routes(console: Console) -> list[BaseRoute]:
         try:
             if reply_id is not None and fields.get("delete"):
                 casework.delete_canned_reply(int(reply_id))
-                return _admin_answer(request, "/console/admin/canned", "Deleted.")
+                return admin_answer(request, "/console/admin/canned", "Deleted.")
             saved = casework.save_canned_reply(
                 fields.get("title", ""),
                 fields.get("text", ""),
                 int(reply_id) if reply_id is not None else None,
             )
         except NotFound as exc:
-            return _admin_answer(request, "/console/admin/canned", f"not found: {exc}", 404)
+            return admin_answer(request, "/console/admin/canned", f"not found: {exc}", 404)
         except InvalidInput as exc:
-            return _admin_answer(request, "/console/admin/canned", str(exc), 422)
-        return _admin_answer(request, "/console/admin/canned", f"Saved “{saved.title}”.")
+            return admin_answer(request, "/console/admin/canned", str(exc), 422)
+        return admin_answer(request, "/console/admin/canned", f"Saved “{saved.title}”.")
 
     async def console_root(request: Request) -> Response:
         return RedirectResponse("/console/", status_code=307)
@@ -276,11 +276,3 @@ async def _rehash(accounts: AccountRepository, account: Account, password: str) 
         logger.warning("kept the old password hash of %s: %s", account.username, exc)
     else:
         logger.info("password hash of %s upgraded to the current parameters", account.username)
-
-
-def _admin_answer(request: Request, page: str, message: str, status: int = 200) -> Response:
-    if request.headers.get("content-type", "").startswith("application/json"):
-        body = {"error": message} if status >= 400 else {"ok": True, "message": message}
-        return JSONResponse(body, status_code=status, headers=SECURITY_HEADERS)
-    flash(request, message, "error" if status >= 400 else "info")
-    return RedirectResponse(page, status_code=303)
