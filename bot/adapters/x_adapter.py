@@ -447,9 +447,8 @@ class XAdapter(BaseAdapter):
             if self.brand_id is None and brand is not None:
                 self.brand_id = brand
             for event in events:
-                if self.spend is not None:
-                    operation = "dm_event_read" if "event_type" in event["data"] else "post_read"
-                    self._record_spend(read_charges(operation, event))
+                operation = "dm_event_read" if "event_type" in event["data"] else "post_read"
+                self.api.charge(read_charges(operation, event))
                 await self._deliver(inbox, event)
             return
         if self.brand_id is None and isinstance(payload.get("for_user_id"), str):

@@ -171,7 +171,8 @@ class XApi:
         self.meter = meter
         """Told what each successful call cost (X bills per use); failed calls are not billed."""
 
-    def _charge(self, charges: list[Charge]) -> None:
+    def charge(self, charges: list[Charge]) -> None:
+        """Tells the meter what was used: X bills webhook deliveries too, which come by no call here."""
         if self.meter is None or not charges:
             return
         try:
@@ -219,14 +220,14 @@ class XApi:
 
     async def me(self) -> dict[str, Any]:
         body = await self._call("me", self._client.get_me, user_fields=USER_FIELDS)
-        self._charge(read_charges("user_read", body))
+        self.charge(read_charges("user_read", body))
         return _data_object(body, "me")
 
     async def user(self, user_id: str) -> dict[str, Any]:
         body = await self._call(
             "user", self._client.get_user, id=user_id, user_fields=USER_FIELDS, user_auth=True
         )
-        self._charge(read_charges("user_read", body))
+        self.charge(read_charges("user_read", body))
         return _data_object(body, "user")
 
     async def mentions(
@@ -247,7 +248,7 @@ class XApi:
             tweet_fields=TWEET_FIELDS,
             user_fields=USER_FIELDS,
         )
-        self._charge(read_charges("post_read", body))
+        self.charge(read_charges("post_read", body))
         return body
 
     async def tweet(self, tweet_id: str) -> dict[str, Any]:
@@ -259,7 +260,7 @@ class XApi:
             tweet_fields=TWEET_FIELDS,
             user_fields=USER_FIELDS,
         )
-        self._charge(read_charges("post_read", body))
+        self.charge(read_charges("post_read", body))
         return body
 
     async def dm_events(self, *, pagination_token: str | None, max_results: int) -> dict[str, Any]:
@@ -274,7 +275,7 @@ class XApi:
             expansions=["sender_id"],
             user_fields=USER_FIELDS,
         )
-        self._charge(read_charges("dm_event_read", body))
+        self.charge(read_charges("dm_event_read", body))
         return body
 
     async def create_tweet(self, text: str, in_reply_to: str | None) -> str:
@@ -282,7 +283,7 @@ class XApi:
             "create_tweet", self._client.create_tweet, text=text, in_reply_to_tweet_id=in_reply_to
         )
         created = str(_data_object(body, "create_tweet").get("id", ""))
-        self._charge([write_charge("post", text, created)])
+        self.charge([write_charge("post", text, created)])
         return created
 
     async def send_dm(self, participant_id: str, text: str) -> str:
@@ -290,7 +291,7 @@ class XApi:
             "send_dm", self._client.create_direct_message, participant_id=participant_id, text=text
         )
         created = str(_data_object(body, "send_dm").get("dm_event_id", ""))
-        self._charge([write_charge("dm", text, created)])
+        self.charge([write_charge("dm", text, created)])
         return created
 
 

@@ -28,6 +28,7 @@ from bot.rasa_runtime import RasaRuntime
 from bot.service import Service
 from bot.settings import Settings
 from bot.text_limits import measure
+from bot.x_costs import Charge
 from tests.fakes.x_api import AccountActivitySender, FakeClock, FakeXApi
 
 BRAND_ID = "1000"
@@ -987,3 +988,14 @@ async def test_activity_api_events_arrive_through_the_signed_webhook(
     assert answer.status_code == 200
     assert [(m.platform_message_id, m.conversation_key, m.text) for m in inbox.received] == expected
     assert adapter.brand_id == "1111111111111111111"  # learnt from the subscription's filter
+
+
+async def test_each_activity_api_event_delivered_is_counted_as_a_read(adapter: XAdapter) -> None:
+    charged: list[Charge] = []
+    adapter.api.meter = charged.extend
+    for fixture in ("docs_xaa_post_mention_create.json", "docs_xaa_dm_received.json"):
+        await adapter.handle_activity(MemoryInbox(), json.loads((PAYLOADS / fixture).read_text()))
+    assert charged == [
+        Charge("post_read", "2080765813578191303"),
+        Charge("dm_event_read", "2080765901528535096"),
+    ]
