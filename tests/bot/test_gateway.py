@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -261,13 +262,19 @@ async def test_no_message_kind_makes_rasa_loop_on_actions(
 # --- order per case across instances --------------------------------------------------------------
 
 
-def _two_instances_on_postgres(
+@pytest.fixture
+def two_on_postgres(
     settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
-) -> tuple[Service, Service]:
+) -> Iterator[tuple[Service, Service]]:
+    """Two instances on one PostgreSQL store, as two processes would be."""
     shared = settings.copy(update={"database_url": postgres_url})
-    return Service.build(shared, model_path, rasa=rasa_runtime), Service.build(
-        shared, model_path, rasa=rasa_runtime
+    both = (
+        Service.build(shared, model_path, rasa=rasa_runtime),
+        Service.build(shared, model_path, rasa=rasa_runtime),
     )
+    yield both
+    for service in both:
+        service.repository.engine.dispose()
 
 
 def _in_case(n: int, text: str) -> InboundMessage:
@@ -278,51 +285,43 @@ def _in_case(n: int, text: str) -> InboundMessage:
 
 @pytest.mark.model
 async def test_a_message_a_dead_instance_left_is_answered_before_the_customer_s_next_one(
-    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+    two_on_postgres: tuple[Service, Service],
 ) -> None:
-    dead, alive = _two_instances_on_postgres(settings, postgres_url, rasa_runtime, model_path)
-    try:
-        first, second = _in_case(21, "hi there"), _in_case(22, "thanks so much, you are great")
-        assert dead.repository.record_inbound(first) is not None  # stored; then the instance died
-        outcome = await alive.gateway.receive(second)
-        assert outcome.status == "answered"
-        with alive.repository._session() as session:
-            rows = session.execute(
-                select(
-                    MessageRow.id, MessageRow.external_id, MessageRow.in_reply_to_id, MessageRow.status
-                ).order_by(MessageRow.id)
-            ).all()
-        asked = {row.id: row.external_id for row in rows if row.external_id}
-        answered_in_order = [asked[row.in_reply_to_id] for row in rows if row.in_reply_to_id]
-        assert answered_in_order[0] == first.platform_message_id  # the first message first
-        assert answered_in_order[-1] == second.platform_message_id
-        assert {row.status for row in rows if row.external_id} == {"handled"}
-    finally:
-        for service in (dead, alive):
-            service.repository.engine.dispose()
+    dead, alive = two_on_postgres
+    first, second = _in_case(21, "hi there"), _in_case(22, "thanks so much, you are great")
+    assert dead.repository.record_inbound(first) is not None  # stored; then the instance died
+    outcome = await alive.gateway.receive(second)
+    assert outcome.status == "answered"
+    with alive.repository._session() as session:
+        rows = session.execute(
+            select(
+                MessageRow.id, MessageRow.external_id, MessageRow.in_reply_to_id, MessageRow.status
+            ).order_by(MessageRow.id)
+        ).all()
+    asked = {row.id: row.external_id for row in rows if row.external_id}
+    answered_in_order = [asked[row.in_reply_to_id] for row in rows if row.in_reply_to_id]
+    assert answered_in_order[0] == first.platform_message_id  # the first message first
+    assert answered_in_order[-1] == second.platform_message_id
+    assert {row.status for row in rows if row.external_id} == {"handled"}
 
 
 @pytest.mark.model
 async def test_the_retry_of_a_message_a_dead_instance_left_is_answered_at_once(
-    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+    two_on_postgres: tuple[Service, Service],
 ) -> None:
-    dead, alive = _two_instances_on_postgres(settings, postgres_url, rasa_runtime, model_path)
-    try:
-        message = _in_case(31, "hi there")
-        assert dead.repository.record_inbound(message) is not None
-        retried = await alive.gateway.receive(message)  # the customer sent it again
-        assert retried.status == "answered" and retried.replies
-        assert (await alive.gateway.receive(message)).status == "duplicate"  # answered now: a repeat
-    finally:
-        for service in (dead, alive):
-            service.repository.engine.dispose()
+    dead, alive = two_on_postgres
+    message = _in_case(31, "hi there")
+    assert dead.repository.record_inbound(message) is not None
+    retried = await alive.gateway.receive(message)  # the customer sent it again
+    assert retried.status == "answered" and retried.replies
+    assert (await alive.gateway.receive(message)).status == "duplicate"  # answered now: a repeat
 
 
 @pytest.mark.model
 async def test_a_case_s_turns_wait_for_each_other_across_instances(
-    settings: Settings, postgres_url: str, rasa_runtime: RasaRuntime, model_path: Path
+    two_on_postgres: tuple[Service, Service],
 ) -> None:
-    slow, other = _two_instances_on_postgres(settings, postgres_url, rasa_runtime, model_path)
+    slow, other = two_on_postgres
     resume = _stall(slow)
     slow.gateway.heartbeat = 1.0
     try:
@@ -337,5 +336,3 @@ async def test_a_case_s_turns_wait_for_each_other_across_instances(
         assert answered[0].replies[-1].id < answered[1].replies[0].id  # in the order written
     finally:
         resume.set()
-        for service in (slow, other):
-            service.repository.engine.dispose()
