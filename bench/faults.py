@@ -434,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster(args.instances, env, logs)
     try:
         subprocess.run([str(BIN / "firstline"), "db", "upgrade"], cwd=ROOT, env=env, check=True)
+        # Trained once here: instances that each found no model would train it side by side, and
+        # one would read the archive while another was still writing it.
+        subprocess.run([str(BIN / "firstline"), "train"], cwd=ROOT, env=env, check=True)
         for index in range(args.instances):
             cluster.start(index)
         cluster.wait(timeout=180)
