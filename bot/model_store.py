@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from bot.progress import progress
 
 __all__ = ["ensure", "find_model", "fingerprint", "model_path", "train"]
@@ -25,14 +27,28 @@ _INPUTS = ("config.yml", "domain.yml", "requirements.lock")
 _INPUT_DIRS = (("data", "*.yml"), ("nlu", "*.py"))
 
 
+def _named_models(project_dir: Path) -> list[Path]:
+    """Files the pipeline names (a component's `model`, such as another sentence encoder): a model
+    trained with a different file is a different model, even with the same config text."""
+    try:
+        config = yaml.safe_load((project_dir / "config.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    steps = config.get("pipeline") if isinstance(config, dict) else None
+    named = [step["model"] for step in steps or [] if isinstance(step, dict) and step.get("model")]
+    return [project_dir / str(name) for name in named]
+
+
 def fingerprint(project_dir: Path) -> str:
     digest = hashlib.sha256()
     files = [project_dir / name for name in _INPUTS]
     for folder, pattern in _INPUT_DIRS:
         files.extend(sorted((project_dir / folder).rglob(pattern)))
+    files.extend(_named_models(project_dir))
     for path in files:
         if path.is_file():
-            digest.update(str(path.relative_to(project_dir)).encode())
+            name = path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
+            digest.update(str(name).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

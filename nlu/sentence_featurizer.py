@@ -23,7 +23,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu.sentence_encoder import SentenceEncoder, bundled_encoder
+from nlu.sentence_encoder import SentenceEncoder, encoder_from
 
 __all__ = ["SentenceEmbeddingFeaturizer"]
 
@@ -39,6 +39,9 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             # Messages encoded together: large enough to amortise the weights' memory traffic
             # while training, small enough that padding to the longest text costs little.
             "batch_size": 64,
+            # Another ONNX file of the same model family to run instead of the bundled one
+            # (nlu.sentence_encoder.encoder_from); None is the bundled encoder.
+            "model": None,
         }
 
     @classmethod
@@ -48,7 +51,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: dict[str, Any], name: str, encoder: SentenceEncoder | None = None) -> None:
         super().__init__(name, {**self.get_default_config(), **config})
-        self._encoder = encoder or bundled_encoder()
+        self._encoder = encoder or encoder_from(self._config["model"])
 
     @classmethod
     def create(
@@ -64,7 +67,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         """The encoder's identity: Rasa's training cache keys a featurizer's output by its class
         and config only, and would otherwise reuse vectors made by another model."""
-        return bundled_encoder().identity
+        return encoder_from(config.get("model")).identity
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self.process(training_data.training_examples)

