@@ -41,7 +41,7 @@ from bot.triage import NO_ANSWER_TOPIC
 _NONE = NO_ANSWER_TOPIC
 TOPIC_C = (10.0, 30.0)
 CONFIDENCE = (0.5, 0.6, 0.7)
-SIMILARITY = (0.0, 0.35, 0.4, 0.45, 0.5)
+SIMILARITY = (0.0, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
