@@ -13,6 +13,7 @@ project; only `rasa_problems` imports Rasa's core (and so TensorFlow), and only 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import warnings
 from collections import defaultdict
@@ -170,16 +171,31 @@ def check_near_duplicates(
 ) -> list[Problem]:
     """Nearly the same text under two intents (case, punctuation, a typo apart).
 
-    Candidates are first filtered by shared words, so that the character comparison runs on a
-    few pairs rather than on every pair of a few thousand examples.
+    A pair is compared character by character only when its word sets overlap by at least
+    half (Jaccard). Comparing every pair of ten thousand examples took a minute and a half, so
+    candidates come from prefix filtering: with each example's words ordered rarest first, two
+    sets that overlap by half must share a word among the first |words| - ceil(|words| / 2) + 1
+    of each, and only examples sharing such a word are looked at.
     """
     normalised = [normalise(example.text) for example in examples]
     words = [set(text.split()) for text in normalised]
+    frequency: dict[str, int] = defaultdict(int)
+    for found in words:
+        for word in found:
+            frequency[word] += 1
+    prefixes = [
+        sorted(found, key=lambda word: (frequency[word], word))[: len(found) - math.ceil(len(found) / 2) + 1]
+        for found in words
+    ]
+    having: dict[str, list[int]] = defaultdict(list)
     problems = []
     for later in range(len(examples)):
-        for earlier in range(later):
+        candidates = sorted({earlier for word in prefixes[later] for earlier in having[word]})
+        for word in prefixes[later]:
+            having[word].append(later)
+        for earlier in candidates:
             a, b = examples[earlier], examples[later]
-            if a.intent == b.intent or a.text == b.text or not words[earlier] or not words[later]:
+            if a.intent == b.intent or a.text == b.text:
                 continue
             shared = len(words[earlier] & words[later]) / len(words[earlier] | words[later])
             if normalised[earlier] != normalised[later] and shared < 0.5:

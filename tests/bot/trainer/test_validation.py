@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import textwrap
+from difflib import SequenceMatcher
 from pathlib import Path
 
-from bot.trainer.validation import Problem, Project, validate
+from bot.trainer.training_data import LocatedExample, normalise
+from bot.trainer.validation import NEAR_DUPLICATE_RATIO, Problem, Project, check_near_duplicates, validate
 
 CONFIG = """\
 recipe: default.v1
@@ -122,6 +125,45 @@ def test_rasa_warnings_are_errors_with_a_location(tmp_path: Path) -> None:
     assert [(p.path, p.line, p.check) for p in found if "goodbye" in p.message][:1] == [
         ("domain.yml", 6, "rasa")
     ]
+
+
+def _brute_force_near_duplicates(examples: list[LocatedExample]) -> list[tuple[str, str]]:
+    """Every pair compared, as the check did before it filtered candidates: the reference."""
+    found = []
+    for later, b in enumerate(examples):
+        for a in examples[:later]:
+            x, y = normalise(a.text), normalise(b.text)
+            words_a, words_b = set(x.split()), set(y.split())
+            if a.intent == b.intent or a.text == b.text or not words_a or not words_b:
+                continue
+            if x != y and len(words_a & words_b) / len(words_a | words_b) < 0.5:
+                continue
+            if SequenceMatcher(None, x, y).ratio() >= NEAR_DUPLICATE_RATIO:
+                found.append((b.text, a.text))
+                break
+    return found
+
+
+def test_filtering_candidates_finds_every_near_duplicate_comparing_every_pair_finds() -> None:
+    # Sentences from a small vocabulary, so that some words are everywhere and some are rare,
+    # each with a copy under another intent that lost, doubled or changed a character.
+    rng = random.Random(11)
+    vocabulary = [f"w{i}" * (1 + i % 3) for i in range(40)]
+    examples = []
+    for i in range(400):
+        words = rng.choices(vocabulary, weights=[1 / (1 + k) for k in range(40)], k=rng.randint(1, 7))
+        text = " ".join(words)
+        cut = rng.randrange(len(text))
+        copy = rng.choice([text[:cut] + text[cut + 1 :], text[:cut] + text[cut] + text[cut:], text.upper()])
+        for n, (said, intent) in enumerate([(text, f"a{i % 5}"), (copy, f"b{i % 3}")]):
+            examples.append(LocatedExample(said, intent, said, Path("data/nlu.yml"), 2 * i + n + 1))
+    rng.shuffle(examples)
+
+    found = [p.message for p in check_near_duplicates(examples)]
+    expected = _brute_force_near_duplicates(examples)
+    assert len(found) == len(expected) > 100
+    for (text, like), message in zip(expected, found, strict=True):
+        assert message.startswith(f'"{text}" (') and f'same as "{like}" (' in message
 
 
 def test_an_example_in_two_intents(tmp_path: Path) -> None:
