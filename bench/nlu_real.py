@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from bot import model_store
-from bot.rasa_runtime import quiet_rasa_logging
+from bot.log_format import quiet_rasa_logging
 from bot.settings import PROJECT_ROOT, Settings
 from bot.trainer import real_traffic
 from bot.trainer.evaluation import EvaluationReport, LabelledExample, predict

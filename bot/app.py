@@ -25,8 +25,10 @@ from starlette.routing import Route
 
 from bot.adapters.web_adapter import WebAdapter
 from bot.adapters.web_identity import Visitors
-from bot.console import READ, WORK, Console, console_routes, session_middleware
 from bot.console.api import CLOSE_ACTIONS, close_handoff
+from bot.console.auth import READ, WORK
+from bot.console.context import Console
+from bot.console.site import console_routes, session_middleware
 from bot.errors import Forbidden, InvalidMessage, NotFound
 from bot.input_limits import InputError, ascii_int, read_json
 from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint

@@ -67,9 +67,7 @@ def _setup_logging(settings: Settings) -> None:
 
     # Before anything logs a request: the Telegram token is part of every Bot API URL.
     log_redaction.install(settings.secret_values())
-    from bot.rasa_runtime import quiet_rasa_logging
-
-    quiet_rasa_logging()
+    log_format.quiet_rasa_logging()
 
 
 def _build_service(settings: Settings) -> Any:

@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Literal
 
+import structlog
+
 __all__ = ["JsonFormatter", "LogFormat", "TextFormatter", "configure", "is_json", "turn"]
 
 LogFormat = Literal["text", "json"]
@@ -90,3 +92,22 @@ def configure(log_format: LogFormat, level: int) -> None:
 def is_json() -> bool:
     """Whether the log is JSON lines, so that other writers to standard error keep to it."""
     return _json
+
+
+def quiet_rasa_logging(level: int = logging.WARNING) -> None:
+    """Rasa logs through structlog, which, left unconfigured, prints every debug event to stdout.
+
+    That would corrupt `firstline say`'s JSON output and cost time on every message.
+    """
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

@@ -10,11 +10,9 @@ URL is configured, in which case Rasa calls it over HTTP as usual.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
@@ -26,6 +24,7 @@ from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.engine import make_url
 
 from bot.graph_runner import SequentialGraphRunner
+from bot.log_format import quiet_rasa_logging
 from bot.settings import Settings
 from bot.tracker_store import WriteBehindTrackerStore
 from bot.triage import FALLBACK_INTENT
@@ -102,25 +101,6 @@ def disarm_intent_syntax(text: str) -> str:
     """Rasa reads text starting with '/' as an intent ('/request_human'); customers may not."""
     stripped = text.lstrip()
     return stripped.lstrip("/") if stripped.startswith("/") else text
-
-
-def quiet_rasa_logging(level: int = logging.WARNING) -> None:
-    """Rasa logs through structlog, which, left unconfigured, prints every debug event to stdout.
-
-    That would corrupt `firstline say`'s JSON output and cost time on every message.
-    """
-    if structlog.is_configured():
-        return
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
-    )
 
 
 def validate_action_results_once() -> None:

@@ -178,3 +178,27 @@ def test_run_never_writes_the_telegram_token_to_the_log(
     assert "telegram" in log.lower()
     assert TOKEN not in log
     assert TOKEN.split(":")[1] not in log
+
+
+@pytest.mark.parametrize("command", [["handoffs"], ["users", "list"]])
+def test_a_command_that_reads_the_store_does_not_load_rasa_s_runtime(
+    cli_env: dict[str, str], command: list[str]
+) -> None:
+    # Loading Rasa's runtime (and TensorFlow under it) takes seconds that a look at the store never
+    # needs; its small shared constants may come along.
+    probe = (
+        "import sys; from bot.cli import main; code = main(sys.argv[1:]); "
+        "print('loaded:', *[m for m in ('rasa.core', 'tensorflow', 'bot.service') if m in sys.modules], "
+        "file=sys.stderr); sys.exit(code)"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe, *command],
+        env=cli_env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stderr.splitlines()[-1] == "loaded:"
