@@ -13,8 +13,10 @@ has to be close (cosine of sentence embeddings) to at least one of that topic's 
 examples. The classifier has to pick one of the topics it knows; a question none of them answers
 ("do you sell gift cards?") still lands on the nearest one ("pricing"), sometimes with high
 confidence. When the check fails, the topic becomes the retrieval intent's `no_answer_topic`
-("question/other": a person answers). Chosen by cross-validation on data/nlu
-(`bench/faq_open_set.py`).
+("question/other": a person answers). With `centre`, both vectors are first centred on the mean
+of the retrieval intent's training examples: that takes away what every question shares, so the
+cosine measures the topic and not the register, and a threshold has something to hold on to.
+Chosen by cross-validation on data/nlu (`bench/faq_open_set.py`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class TopicClassifier(GraphComponent):
             "ranking_length": 5,
             # Per retrieval intent, the topic that means "no curated answer" and the least cosine
             # similarity to one of the chosen topic's examples, e.g.
-            # {"question": {"no_answer_topic": "other", "min_similarity": 0.4}}.
+            # {"question": {"no_answer_topic": "other", "min_similarity": 0.4, "centre": true}}.
             "open_set": {},
         }
 
@@ -76,6 +78,7 @@ class TopicClassifier(GraphComponent):
         resource: Resource,
         models: dict[str, LogisticRegression] | None = None,
         examples: dict[str, dict[str, np.ndarray]] | None = None,
+        centres: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -83,7 +86,9 @@ class TopicClassifier(GraphComponent):
         self.models = models or {}
         self.examples = examples or {}
         """Per retrieval intent and topic, the unit sentence embeddings of its training examples
-        (only for retrieval intents with an open-set check)."""
+        (only for retrieval intents with an open-set check), centred first when the rule says so."""
+        self.centres = centres or {}
+        """Per retrieval intent with a centred open-set check, the mean of its examples' vectors."""
 
     @classmethod
     def create(
@@ -104,9 +109,10 @@ class TopicClassifier(GraphComponent):
             if dense is None:
                 return None
             rows.append(np.asarray(dense.features, dtype=np.float32).reshape(-1))
-        matrix = np.vstack(rows)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.where(norms == 0, 1.0, norms)
+        return _unit(np.vstack(rows))
+
+    def _centred(self, retrieval_intent: str) -> bool:
+        return bool(((self.config["open_set"] or {}).get(retrieval_intent) or {}).get("centre", False))
 
     def _open_set(self, retrieval_intent: str) -> tuple[str, float] | None:
         rule = (self.config["open_set"] or {}).get(retrieval_intent)
@@ -139,6 +145,9 @@ class TopicClassifier(GraphComponent):
             if open_set and embeddings is None:
                 raise ValueError("the open-set check needs a dense featurizer (a sentence embedding)")
             if open_set and embeddings is not None:
+                if self._centred(retrieval_intent):
+                    self.centres[retrieval_intent] = embeddings.mean(axis=0)
+                    embeddings = _unit(embeddings - self.centres[retrieval_intent])
                 label_array = np.asarray(labels)
                 self.examples[retrieval_intent] = {
                     topic: embeddings[label_array == topic] for topic in sorted(set(labels))
@@ -186,7 +195,11 @@ class TopicClassifier(GraphComponent):
         known = self.examples.get(retrieval_intent, {}).get(topic)
         if embeddings is None or open_set is None or topic == open_set[0] or known is None or not len(known):
             return None
-        return float(np.max(known @ embeddings[row]))
+        vector = embeddings[row]
+        centre = self.centres.get(retrieval_intent)
+        if centre is not None:
+            vector = _unit((vector - centre)[None, :])[0]
+        return float(np.max(known @ vector))
 
     def persist(self) -> None:
         """Stores plain arrays (no pickles), so loading a model file never runs its code."""
@@ -198,6 +211,8 @@ class TopicClassifier(GraphComponent):
         for name, topics in self.examples.items():
             for topic, embeddings in topics.items():
                 arrays[f"{name}.examples.{topic}"] = embeddings
+        for name, centre in self.centres.items():
+            arrays[f"{name}.centre"] = centre
         with self._model_storage.write_to(self._resource) as directory:
             np.savez(directory / _FILE, **arrays)
 
@@ -212,6 +227,7 @@ class TopicClassifier(GraphComponent):
     ) -> TopicClassifier:
         models: dict[str, LogisticRegression] = {}
         examples: dict[str, dict[str, np.ndarray]] = {}
+        centres: dict[str, np.ndarray] = {}
         try:
             with model_storage.read_from(resource) as directory:
                 with np.load(directory / _FILE, allow_pickle=False) as arrays:
@@ -219,7 +235,13 @@ class TopicClassifier(GraphComponent):
                         if ".examples." in key:
                             name, topic = key.split(".examples.", 1)
                             examples.setdefault(name, {})[topic] = arrays[key]
-                    model_keys = {key.rsplit(".", 1)[0] for key in arrays.files if ".examples." not in key}
+                        elif key.endswith(".centre"):
+                            centres[key.removesuffix(".centre")] = arrays[key]
+                    model_keys = {
+                        key.rsplit(".", 1)[0]
+                        for key in arrays.files
+                        if ".examples." not in key and not key.endswith(".centre")
+                    }
                     for name in model_keys:
                         model = LogisticRegression(C=config.get("C", 30.0), class_weight="balanced")
                         model.coef_ = arrays[f"{name}.coef"]
@@ -228,4 +250,10 @@ class TopicClassifier(GraphComponent):
                         models[name] = model
         except (ValueError, FileNotFoundError):
             logger.warning("no trained topics found for %s; topics will be missing", resource.name)
-        return cls(config, model_storage, resource, models, examples)
+        return cls(config, model_storage, resource, models, examples, centres)
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)

@@ -143,6 +143,42 @@ def test_a_topic_is_kept_only_when_the_message_is_close_to_its_examples(
     assert ranking[0]["intent_response_key"] == "question/opening_hours"
 
 
+def _crowded_questions() -> TrainingData:
+    """The same questions, with a large part every vector shares (as an encoder tuned on how
+    people sound gives calm questions): plain cosines are all high."""
+    rng = np.random.default_rng(5)
+    examples = [
+        _with_embedding(
+            _message([v + int(rng.integers(0, 2)) for v in SPARSE[key]], key),
+            [*(np.asarray(embedding) + rng.normal(0, 0.05, 4)), 3.0],
+        )
+        for key, embedding in EMBEDDINGS.items()
+        for _ in range(8)
+    ]
+    return TrainingData(training_examples=examples)
+
+
+@pytest.mark.parametrize(
+    ("centre", "embedding", "expected"),
+    [
+        (False, [1.0, 0.0, 0.0, 0.0, 3.0], "question/opening_hours"),
+        (False, [0.0, 0.0, 0.0, 1.0, 3.0], "question/opening_hours"),  # cosine 0.9: the shared part
+        (True, [1.0, 0.0, 0.0, 0.0, 3.0], "question/opening_hours"),
+        (True, [0.0, 0.0, 0.0, 1.0, 3.0], "question/other"),  # centred, it is like none of them
+    ],
+)
+def test_a_centred_check_sees_past_what_every_question_shares(
+    storage: LocalModelStorage, centre: bool, embedding: list[float], expected: str
+) -> None:
+    config = {"open_set": {"question": {**OPEN_SET["open_set"]["question"], "centre": centre}}}
+    resource = Resource("topics")
+    TopicClassifier.create(config, storage, resource, _context()).train(_crowded_questions())
+    loaded = TopicClassifier.load(config, storage, resource, _context())
+
+    [message] = loaded.process([_with_embedding(_message([0, 0, 4]), embedding)])
+    assert message.get("response_selector")["question"]["response"]["intent_response_key"] == expected
+
+
 def test_the_open_set_check_survives_persist_and_load(storage: LocalModelStorage) -> None:
     resource = Resource("topics")
     TopicClassifier.create(OPEN_SET, storage, resource, _context()).train(_questions())
