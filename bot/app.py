@@ -29,11 +29,10 @@ from bot.console.api import CLOSE_ACTIONS, close_handoff
 from bot.console.auth import READ, WORK
 from bot.console.context import Console
 from bot.console.site import console_routes, session_middleware
-from bot.errors import Forbidden, InvalidMessage, NotFound
+from bot.errors import BotError, Forbidden
 from bot.input_limits import InputError, ascii_int, read_json
 from bot.metrics_endpoints import metrics_endpoint, snapshot_endpoint
 from bot.service import Service
-from bot.store.casework import Conflict, InvalidInput
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -56,7 +55,7 @@ async def _json_body(request: Request) -> Any:
 async def _input_error(request: Request, exc: Exception) -> Response:
     """A request whose body could not be read, wherever it was read (see `bot.input_limits`)."""
     assert isinstance(exc, InputError)
-    return _error(exc.status, str(exc))
+    return _error(exc.status, exc.public_message())
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -65,14 +64,10 @@ def _guarded(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
-        except InputError as exc:
-            return _error(exc.status, str(exc))
-        except InvalidMessage as exc:
-            return _error(422, str(exc))
-        except Forbidden as exc:
-            return _error(403, str(exc))
-        except NotFound as exc:
-            return _error(404, f"not found: {exc}")
+        except BotError as exc:
+            if exc.status is None:
+                raise
+            return _error(exc.status, exc.public_message())
 
     return wrapper
 
@@ -181,12 +176,7 @@ def create_app(service: Service) -> Starlette:
         body = await _json_body(request) or {}
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
-        try:
-            close_handoff(console.casework, handoff_id, status, request.state.user, body.get("outcome"))
-        except Conflict as exc:
-            return _error(409, str(exc))
-        except InvalidInput as exc:
-            return _error(422, str(exc))
+        close_handoff(console.casework, handoff_id, status, request.state.user, body.get("outcome"))
         return JSONResponse(service.casework.packet(handoff_id))
 
     @contextlib.asynccontextmanager

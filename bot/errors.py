@@ -10,12 +10,32 @@ __all__ = [
     "ModelNotFound",
     "NotFound",
     "PlatformUnavailable",
+    "Refused",
     "SettingsError",
 ]
 
 
 class BotError(Exception):
-    """Root of every error Firstline raises on purpose."""
+    """Root of every error Firstline raises on purpose.
+
+    `status` is the HTTP status that answers a request this error ended, for the errors that are
+    the caller's to fix; None means a fault on our side, answered as a 500. Each kind of error
+    states its own status here, so the web API and the console answer the same error alike.
+    """
+
+    status: int | None = None
+
+    def public_message(self) -> str:
+        """What the caller is told (the messages of errors with a status are safe to show)."""
+        return str(self)
+
+
+class Refused(BotError):
+    """A request refused with the given status and a message safe to show to whoever sent it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SettingsError(BotError):
@@ -25,10 +45,14 @@ class SettingsError(BotError):
 class InvalidMessage(BotError):
     """An inbound payload was refused; the text is safe to show to the sender."""
 
+    status = 422
+
 
 class Forbidden(BotError):
     """The request is well formed but not allowed for who sent it (a web visitor naming another
     customer, an identity hash that does not match); the text is safe to show to the sender."""
+
+    status = 403
 
 
 class LeaseLost(BotError):
@@ -38,6 +62,11 @@ class LeaseLost(BotError):
 
 class NotFound(BotError):
     """A case, handoff or conversation that was asked for does not exist."""
+
+    status = 404
+
+    def public_message(self) -> str:
+        return f"not found: {self}"
 
 
 class ModelNotFound(BotError):

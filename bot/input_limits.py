@@ -25,7 +25,7 @@ from typing import Any
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 
-from bot.errors import BotError
+from bot.errors import Refused
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -52,12 +52,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _ASCII_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
-class InputError(BotError):
+class InputError(Refused):
     """The request cannot be read: `status` is the 4xx to answer with, the text says why."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 async def read_body(request: Request, limit: int) -> bytes:

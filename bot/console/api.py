@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.console.auth import ADMIN, READ, WORK
 from bot.console.context import Console, flash
-from bot.errors import BotError, InvalidMessage, NotFound
+from bot.errors import BotError, NotFound, Refused
 from bot.input_limits import InputError, ascii_int, read_json
 from bot.messages import OutboundMessage
 from bot.store.accounts import Account
@@ -38,12 +38,6 @@ MAX_OUTCOME_CHARS = 2000
 CLOSE_ACTIONS = {"resolve": "resolved", "hand-back": "handed_back"}
 """The last part of a close's path, and the status it gives the handoff."""
 Action = Callable[[Request, Handoff, dict[str, str]], Awaitable[str]]
-
-
-class _BadRequest(BotError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 async def read_fields(request: Request) -> dict[str, str]:
@@ -157,13 +151,11 @@ def api_routes(console: Console) -> list[BaseRoute]:
                 fields = await read_fields(request)
                 handoff = casework.handoff(handoff_id)
                 message = await handler(request, handoff, fields)
-            except (_BadRequest, InputError) as exc:
-                return respond(request, handoff_id, str(exc), exc.status)
-            except NotFound as exc:
-                return respond(request, handoff_id, f"not found: {exc}", 404)
-            except Conflict as exc:
-                return respond(request, handoff_id, str(exc), 409)
-            except (InvalidInput, InvalidMessage, ValueError) as exc:
+            except BotError as exc:
+                if exc.status is None:
+                    raise
+                return respond(request, handoff_id, exc.public_message(), exc.status)
+            except ValueError as exc:
                 return respond(request, handoff_id, str(exc), 422)
             return respond(request, handoff_id, message)
 
@@ -178,7 +170,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         try:
             assignee_id = ascii_int(fields.get("user_id"))
         except ValueError as exc:
-            raise _BadRequest(422, "choose a colleague to assign the handoff to") from exc
+            raise Refused(422, "choose a colleague to assign the handoff to") from exc
         user: Account = request.state.user
         casework.assign(handoff.id, assignee_id, user.id, override=user.role == "admin")
         assignee = console.accounts.get(assignee_id)
@@ -219,7 +211,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         try:
             conversation_id = ascii_int(fields.get("conversation_id"))
         except ValueError as exc:
-            raise _BadRequest(422, "choose where to reply: the public thread or the private chat") from exc
+            raise Refused(422, "choose where to reply: the public thread or the private chat") from exc
         view = casework.case_view(handoff.id)
         recipient = view.customer
         conversation = next((c for c in view.conversations if c.id == conversation_id), None)
@@ -229,12 +221,12 @@ def api_routes(console: Console) -> list[BaseRoute]:
             recipient = unverified.customer
             conversation = next(c for c in unverified.conversations if c.id == conversation_id)
         if conversation is None:
-            raise _BadRequest(422, "that conversation is not part of this case")
+            raise Refused(422, "that conversation is not part of this case")
         limit = char_limit(console, conversation.platform)
         if not text:
-            raise _BadRequest(422, "the reply is empty")
+            raise Refused(422, "the reply is empty")
         if measure(text, conversation.platform) > limit:
-            raise _BadRequest(422, f"the reply is longer than {conversation.platform}'s {limit} characters")
+            raise Refused(422, f"the reply is longer than {conversation.platform}'s {limit} characters")
         if handoff.assignee_id is None:
             casework.claim(handoff.id, user.id)  # answering a customer is picking the case up
         latest = casework.latest_inbound(conversation.id)
@@ -261,7 +253,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         if sent.status == "pending":
             return f"Not sent yet: {sent.error}. It will be retried automatically."
         # 502: the platform (the gateway upstream of us) refused; the reply stays in the case.
-        raise _BadRequest(502, f"The platform refused the reply: {sent.error}. Retry it from the case.")
+        raise Refused(502, f"The platform refused the reply: {sent.error}. Retry it from the case.")
 
     async def retry(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
         _may_work_on(handoff, request.state.user)
@@ -278,7 +270,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
             return "It is being sent by another instance right now."
         if result.status == "sent":
             return "Sent."
-        raise _BadRequest(502, f"Still not sent: {result.error}")
+        raise Refused(502, f"Still not sent: {result.error}")
 
     async def cancel_followup(request: Request, handoff: Handoff, fields: dict[str, str]) -> str:
         _may_work_on(handoff, request.state.user)
@@ -319,7 +311,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
         try:
             return JSONResponse(handoff_json(int(request.path_params["handoff_id"])))
         except NotFound as exc:
-            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+            return JSONResponse({"error": exc.public_message()}, status_code=404)
 
     @guard(WORK)
     async def canned(request: Request) -> Response:
@@ -334,7 +326,7 @@ def api_routes(console: Console) -> list[BaseRoute]:
             try:
                 view = casework.case_view(handoff_id)
             except NotFound as exc:
-                return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
+                return JSONResponse({"error": exc.public_message()}, status_code=404)
             values = canned_values(console, view.customer, request.state.user)
         return JSONResponse(
             {

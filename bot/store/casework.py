@@ -79,9 +79,13 @@ class NewHandoff(HandoffRequest):
 class Conflict(BotError):
     """The handoff is not in a state that allows this (owned by someone else, already closed)."""
 
+    status = 409
+
 
 class InvalidInput(BotError):
     """A note, tag or canned reply that cannot be stored as given."""
+
+    status = 422
 
 
 def normalise_tag(tag: str) -> str:
