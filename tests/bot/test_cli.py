@@ -30,8 +30,12 @@ def cli_env(tmp_path: Path, model_path: Path) -> dict[str, str]:
 
 
 def _firstline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return _python(env, "-m", "bot.cli", *args)
+
+
+def _python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -191,14 +195,6 @@ def test_a_command_that_reads_the_store_does_not_load_rasa_s_runtime(
         "print('loaded:', *[m for m in ('rasa.core', 'tensorflow', 'bot.service') if m in sys.modules], "
         "file=sys.stderr); sys.exit(code)"
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", probe, *command],
-        env=cli_env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    ran = _python(cli_env, "-c", probe, *command)
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert ran.stderr.splitlines()[-1] == "loaded:"
