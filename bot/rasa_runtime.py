@@ -21,6 +21,7 @@ from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.graph_runner import SequentialGraphRunner
@@ -60,12 +61,35 @@ class InProcessActions(EndpointConfig):
         return await self.executor.run(kwargs["json"])
 
 
+TRACKER_TABLES_LOCK = 0x46_4C_54_52  # "FLTR"
+"""The PostgreSQL advisory lock key under which Rasa's tracker tables are created."""
+
+
+def _create_tracker_tables(url: str) -> None:
+    """Creates Rasa's tracker tables on PostgreSQL one instance at a time.
+
+    Rasa's SQLTrackerStore creates them itself on first use, and instances started together on an
+    empty database race: the losers hit a unique violation in PostgreSQL's catalogue, log it and
+    sleep five seconds before they try again. Under the lock the first creates the tables and the
+    others find them there, so Rasa's own creation has nothing left to do.
+    """
+    engine = create_engine(url, future=True)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TRACKER_TABLES_LOCK})
+            SQLTrackerStore.Base.metadata.create_all(connection)
+    finally:
+        engine.dispose()
+
+
 def tracker_store_for(url: str, domain: Domain) -> TrackerStore:
     if url == "memory":
         return InMemoryTrackerStore(domain)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "postgresql":
+        _create_tracker_tables(url)
     return SQLTrackerStore(
         domain,
         dialect=parsed.drivername,

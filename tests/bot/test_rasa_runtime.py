@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
-from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 
 from bot.rasa_runtime import (
@@ -46,3 +49,26 @@ def test_stores_from_settings(tmp_path: Path) -> None:
     assert (tmp_path / "sub").is_dir()
     assert isinstance(lock_store_for(""), InMemoryLockStore)
     assert isinstance(lock_store_for("redis://127.0.0.1:6379/3"), RedisLockStore)
+
+
+@pytest.mark.postgres
+def test_instances_started_together_create_the_tracker_tables_once(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Rasa creates its `events` table on first use. Instances started together on an empty
+    # database raced to create it: the losers hit a unique violation on PostgreSQL's catalogue,
+    # logged it and slept five seconds before trying again.
+    domain = Domain.empty()
+    barrier = threading.Barrier(6)
+
+    def start() -> TrackerStore:
+        barrier.wait()
+        return tracker_store_for(postgres_url, domain)
+
+    with caplog.at_level(logging.WARNING, logger="rasa.core.tracker_store"):
+        with ThreadPoolExecutor(6) as pool:
+            stores = list(pool.map(lambda _: start(), range(6)))
+    assert all(isinstance(store, SQLTrackerStore) for store in stores)
+    assert [r.getMessage() for r in caplog.records if r.name == "rasa.core.tracker_store"] == []
+    for store in stores:
+        store.engine.dispose()
