@@ -136,11 +136,9 @@ def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
 
 def _handoff_store(settings: Settings) -> Any:
     """The handoff store for the operator's commands, which run beside the service, not in it."""
-    from bot.store import CaseworkRepository, create_store_engine, migrate
+    from bot.store.stores import Stores
 
-    engine = create_store_engine(settings.store_url)
-    migrate(engine)
-    return CaseworkRepository(engine)
+    return Stores.open(settings).casework
 
 
 def cmd_handoffs(settings: Settings, args: argparse.Namespace) -> int:
@@ -179,8 +177,9 @@ def cmd_privacy(settings: Settings, args: argparse.Namespace) -> int:
     """A customer's data: everything held, as one JSON document (export), or erased everywhere
     Firstline can, with a report of what was done and what a person must still do (erase)."""
     from bot.store.data_subjects import SubjectNotFound, erase, records_of
+    from bot.store.stores import Stores
 
-    engine = _handoff_store(settings).engine
+    engine = Stores.open(settings).engine
     try:
         if args.privacy_command == "export":
             document = {

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,11 @@ from bot.rasa_runtime import RasaRuntime
 from bot.rate_limits import Limits
 from bot.routing import Outcome
 from bot.settings import Settings
-from bot.store import CaseworkRepository, Repository, create_store_engine, migrate
-from bot.store.case_locks import CaseLocks
-from bot.store.followups import FollowupStore
+from bot.store import CaseworkRepository, Repository
 from bot.store.leases import Leases
 from bot.store.reporting import Reporting
 from bot.store.review import ReviewInbox
-from bot.store.spend import SpendLedger
+from bot.store.stores import Stores
 from bot.store.unreadable import UnreadableStore
 from bot.wording import phrasebook
 
@@ -63,6 +60,8 @@ class Service:
     """Platform updates no parser could read, kept raw for people to see."""
     leases: Leases
     """Which instance polls each platform account."""
+    stores: Stores
+    """Every store, the console's own among them (accounts, sessions, sign-in failures)."""
     instance_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
@@ -86,13 +85,8 @@ class Service:
             ModelNotFound: no model for the current data.
             SettingsError: a setting cannot be used (the business hours, say).
         """
-        engine = create_store_engine(settings.store_url)
-        migrate(engine)
-        repository = Repository(
-            engine,
-            lease=timedelta(seconds=settings.turn_lease_seconds),
-            join_token_ttl=timedelta(days=settings.join_token_days),
-        )
+        stores = Stores.open(settings)
+        engine, repository, casework = stores.engine, stores.repository, stores.casework
         if rasa is None:
             model = model_path or find_model(settings.project_dir, settings.model_dir)
             if model is None:
@@ -100,11 +94,9 @@ class Service:
                     f"no model for the current data in {settings.model_dir}; run `firstline train`"
                 )
             rasa = RasaRuntime.load(settings, model)
-        spend = SpendLedger(engine)
-        leases = Leases(engine)
         adapters: dict[str, BaseAdapter] = {}
         for name, adapter_class in ADAPTERS.items():
-            adapter = adapter_class.from_settings(settings, spend)
+            adapter = adapter_class.from_settings(settings, stores.spend)
             if adapter is None:
                 logger.info("%s adapter: not configured, not started", name)
                 continue
@@ -118,8 +110,6 @@ class Service:
             first_backoff=settings.send_backoff_seconds,
         )
         limits = Limits.from_settings(settings, engine)
-        review_inbox = ReviewInbox(engine)
-        casework = CaseworkRepository(engine)
         gateway = Gateway(
             settings,
             repository,
@@ -127,13 +117,13 @@ class Service:
             rasa,
             adapters,
             delivery,
-            review_inbox,
-            CaseLocks(engine),
+            stores.review_inbox,
+            stores.case_locks,
             limits,
             LanguageDetector(),
         )
         followups = FollowupScheduler(
-            FollowupStore(engine),
+            stores.followups,
             delivery,
             FollowupPolicy.from_settings(settings),
             phrasebook(rasa.domain.responses),
@@ -150,10 +140,11 @@ class Service:
             OutboxWorker(delivery, gateway.resume),
             limits,
             followups,
-            Reporting(engine, spend, leases),
-            review_inbox,
-            UnreadableStore(engine),
-            leases,
+            stores.reporting,
+            stores.review_inbox,
+            stores.unreadable,
+            stores.leases,
+            stores,
         )
 
     # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).

@@ -18,7 +18,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,7 +33,7 @@ from bot.messages import utcnow
 from bot.settings import Settings
 from bot.store.accounts import Account
 from bot.store.console_sessions import SessionStore, SignedIn
-from bot.store.login_failures import LoginFailureStore
+from bot.store.login_failures import FORGET_AFTER, LoginFailureStore
 
 __all__ = [
     "ADMIN",
@@ -292,9 +292,7 @@ class LoginThrottle:
 
     FREE_ATTEMPTS = 5
     MAX_WAIT = 900.0
-    FORGET_AFTER = timedelta(hours=24)
-    """Long past the longest wait, so that a patient guesser keeps waiting 15 minutes a try
-    instead of earning fresh free attempts after each pause."""
+    FORGET_AFTER = FORGET_AFTER
 
     def __init__(self, store: LoginFailureStore, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store

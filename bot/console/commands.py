@@ -18,12 +18,9 @@ __all__ = ["add_user_commands"]
 
 
 def _accounts(settings: Settings) -> Any:
-    from bot.store import create_store_engine, migrate
-    from bot.store.accounts import AccountRepository
+    from bot.store.stores import Stores
 
-    engine = create_store_engine(settings.store_url)
-    migrate(engine)
-    return AccountRepository(engine)
+    return Stores.open(settings).accounts
 
 
 def _read_password(args: argparse.Namespace) -> str:

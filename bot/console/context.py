@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +84,7 @@ class Console:
 
     @classmethod
     def build(cls, service: Service) -> Console:
-        engine = service.repository.engine
-        settings = service.settings
-        accounts = AccountRepository(engine)
-        sessions = SessionStore(
-            engine,
-            lifetime=timedelta(hours=settings.console_session_hours),
-            idle_timeout=timedelta(minutes=settings.console_idle_minutes),
-        )
+        stores = service.stores
         templates = Jinja2Templates(directory=str(_HERE / "templates"))
         templates.env.filters["duration"] = human_duration
         templates.env.filters["time_tag"] = time_tag
@@ -99,11 +92,11 @@ class Console:
         templates.env.globals["brand"] = service.settings.brand_name
         return cls(
             service=service,
-            accounts=accounts,
+            accounts=stores.accounts,
             casework=service.casework,
-            guard=Guard(sessions),
-            sessions=sessions,
-            throttle=LoginThrottle.on(engine),
+            guard=Guard(stores.console_sessions),
+            sessions=stores.console_sessions,
+            throttle=LoginThrottle(stores.login_failures),
             templates=templates,
             hours=BusinessHours.from_settings(service.settings),
         )

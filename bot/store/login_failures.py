@@ -19,7 +19,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.models import LoginFailure
 
-__all__ = ["FailureCount", "LoginFailureStore", "failure_key"]
+__all__ = ["FORGET_AFTER", "FailureCount", "LoginFailureStore", "failure_key"]
+
+FORGET_AFTER = timedelta(hours=24)
+"""How long a name's failures are remembered after the last one: long past the throttle's longest
+wait, so that a patient guesser keeps waiting 15 minutes a try instead of earning fresh free
+attempts after each pause."""
 
 
 def failure_key(username: str) -> str:

@@ -105,18 +105,16 @@ def cmd_nlu_test(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_nlu_export(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.store import create_store_engine, migrate
-    from bot.store.review import ReviewInbox
+    from bot.store.stores import Stores
     from bot.trainer.export import export_reviewed
     from bot.trainer.training_data import DataFileError
 
-    engine = create_store_engine(settings.store_url)
-    migrate(engine)
     out = Path(args.out) if args.out else settings.project_dir / "data" / "nlu" / "reviewed.yml"
     heldout = _heldout(settings, args)
+    stores = Stores.open(settings)
     try:
         plan = export_reviewed(
-            ReviewInbox(engine),
+            stores.review_inbox,
             settings.project_dir / "data",
             out,
             heldout if heldout.is_file() else None,
@@ -126,7 +124,7 @@ def cmd_nlu_export(settings: Settings, args: argparse.Namespace) -> int:
         print(exc)
         return 1
     finally:
-        engine.dispose()
+        stores.engine.dispose()
     for skipped in plan.skipped:
         print(f"review item {skipped.item_id}: skipped, {skipped.reason}: {skipped.text}")
     progress(f"{'would write' if args.dry_run else 'wrote'} {len(plan.written)} new examples to {out}")
