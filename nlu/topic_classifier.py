@@ -34,6 +34,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
 
 from nlu.intent_classifier import sentence_features
 
@@ -109,7 +110,7 @@ class TopicClassifier(GraphComponent):
             if dense is None:
                 return None
             rows.append(np.asarray(dense.features, dtype=np.float32).reshape(-1))
-        return _unit(np.vstack(rows))
+        return normalize(np.vstack(rows))
 
     def _centred(self, retrieval_intent: str) -> bool:
         return bool(((self.config["open_set"] or {}).get(retrieval_intent) or {}).get("centre", False))
@@ -147,7 +148,7 @@ class TopicClassifier(GraphComponent):
             if open_set and embeddings is not None:
                 if self._centred(retrieval_intent):
                     self.centres[retrieval_intent] = embeddings.mean(axis=0)
-                    embeddings = _unit(embeddings - self.centres[retrieval_intent])
+                    embeddings = normalize(embeddings - self.centres[retrieval_intent])
                 label_array = np.asarray(labels)
                 self.examples[retrieval_intent] = {
                     topic: embeddings[label_array == topic] for topic in sorted(set(labels))
@@ -198,7 +199,7 @@ class TopicClassifier(GraphComponent):
         vector = embeddings[row]
         centre = self.centres.get(retrieval_intent)
         if centre is not None:
-            vector = _unit((vector - centre)[None, :])[0]
+            vector = normalize((vector - centre)[None, :])[0]
         return float(np.max(known @ vector))
 
     def persist(self) -> None:
@@ -251,9 +252,3 @@ class TopicClassifier(GraphComponent):
         except (ValueError, FileNotFoundError):
             logger.warning("no trained topics found for %s; topics will be missing", resource.name)
         return cls(config, model_storage, resource, models, examples, centres)
-
-
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    """Each row scaled to length 1 (a zero row stays zero)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
