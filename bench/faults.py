@@ -5,7 +5,8 @@ Starts N `firstline run` processes that share a fresh PostgreSQL database (store
 and Redis, drives web-channel customers through all of them in turn (each customer's messages go
 to a different instance than the one before, as a load balancer would send them), and meanwhile:
 
-- kills one instance with SIGKILL in the middle of the load, and starts it again a few seconds later;
+- kills one instance with SIGKILL in the middle of the load, a few milliseconds after sending it a
+  message so that the kill lands mid-turn, and starts it again a few seconds later;
 - freezes another with SIGSTOP for twice the turn lease, then lets it go on (SIGCONT), three
   times, each a few milliseconds after sending it a message, so that a freeze lands mid-turn.
 
@@ -259,17 +260,26 @@ async def _customer(
 async def _faults(
     cluster: Cluster, args: argparse.Namespace, started: float, log: list[str], load: Load
 ) -> None:
-    """The schedule: a kill at 30% of the run (and a restart 5 s later), freezes from 60%."""
+    """The schedule: a kill at 30% of the run, just after a message reached the instance (and a
+    restart 5 s later), freezes from 60%."""
     await asyncio.sleep(args.duration * 0.3)
     victim = 1 % args.instances
+    sending = asyncio.Event()
+    killed_probe = asyncio.create_task(_probe(cluster, victim, load, args.lease, sending))
+    await sending.wait()
+    await asyncio.sleep(args.kill_after)
     cluster.signal(victim, signal.SIGKILL)
-    log.append(f"{time.monotonic() - started:5.1f} s  SIGKILL instance {victim}")
+    log.append(
+        f"{time.monotonic() - started:5.1f} s  SIGKILL instance {victim} "
+        f"{args.kill_after * 1000:.0f} ms after a message to it"
+    )
     await asyncio.sleep(5.0)
     cluster.restarts += 1
     cluster.start(victim)
     log.append(f"{time.monotonic() - started:5.1f} s  instance {victim} starting again")
     await asyncio.to_thread(cluster.wait, 180.0)  # a freeze now would leave nobody to take over
     log.append(f"{time.monotonic() - started:5.1f} s  instance {victim} up")
+    await killed_probe
     await asyncio.sleep(max(0.0, args.duration * 0.6 - (time.monotonic() - started)))
     frozen = 0
     # A turn lasts tens of milliseconds; freezes at a few points after a probe message is sent
@@ -404,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[0.01, 0.025, 0.04],
         help="freeze instance 0 this long after sending it a message, once per value (seconds)",
+    )
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        default=0.015,
+        help="kill instance 1 this long after sending it a message, so the kill lands mid-turn (seconds)",
     )
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="every request's outcome, with its time")

@@ -52,6 +52,11 @@ APOLOGY = "Sorry, something went wrong on our side. A person from our team will 
 MAX_TURN_ATTEMPTS = 3
 """A message whose turn was started this often without finishing goes to a person instead."""
 
+HUNG_AFTER_LEASES = 4
+"""A turn still running after this many leases is taken for hung (a lock nobody will release, a
+call that never returns) rather than slow: its heartbeat stops, the lease runs out, and another
+instance takes the message over, up to `MAX_TURN_ATTEMPTS`, after which a person gets it."""
+
 
 def _length(column: Any) -> int | None:
     return getattr(column.type, "length", None)
@@ -126,6 +131,8 @@ class Gateway:
         self.heartbeat: float | None = repository.lease.total_seconds() / 3
         """Seconds between renewals of a turn's lease while it runs; None renews never (tests
         use it to stand for an instance frozen mid-turn, heartbeat and all)."""
+        self.hung_after = repository.lease.total_seconds() * HUNG_AFTER_LEASES
+        """Seconds after which a running turn stops renewing its lease (`HUNG_AFTER_LEASES`)."""
         self.case_locks = case_locks
         self._in_flight: set[int] = set()
         """Messages this process is handling now: never mistaken for ones a dead instance left."""
@@ -272,8 +279,18 @@ class Gateway:
         An instance that really stops renews nothing, and its lease runs out."""
         if self.heartbeat is None:
             return
+        clock = asyncio.get_running_loop()
+        hung_at = clock.time() + self.hung_after
         while True:
             await asyncio.sleep(self.heartbeat)
+            if clock.time() >= hung_at:
+                logger.error(
+                    "message %s: its turn has run for %.0f s and looks hung; its lease is left to run "
+                    "out, so that another instance takes it over",
+                    recorded.message_id,
+                    self.hung_after,
+                )
+                return
             try:
                 self.repository.renew_turn(recorded)
             except LeaseLost as exc:

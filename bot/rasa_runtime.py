@@ -9,12 +9,14 @@ URL is configured, in which case Rasa calls it over HTTP as usual.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock import TicketLock
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.engine.runner.dask import DaskGraphRunner
@@ -101,11 +103,52 @@ def tracker_store_for(url: str, domain: Domain) -> TrackerStore:
     )
 
 
-def lock_store_for(url: str) -> LockStore:
+class LeasedRedisLockStore(RedisLockStore):
+    """Rasa's Redis lock store, with tickets that last one turn lease and a wait that ends.
+
+    Rasa takes a ticket per conversation for each message and gives it back when the message is
+    done. An instance killed mid-turn never gives it back, and two things then held the next turn
+    of that conversation on another instance, which kept renewing its claim all the while:
+    - the dead ticket lasted Rasa's 60 s;
+    - the waiting ticket expires too, as long after it was issued, and Rasa's wait (a poll every
+      second) only ends in the moment between the two expiries: a poll that misses it finds its own
+      ticket gone and waits for ever. The fault suite lost a message that way.
+
+    Here a ticket lasts the turn lease, the time after which the service treats an instance as
+    gone, and a waiter whose own ticket has run out goes ahead: every ticket before it was issued
+    earlier with the same lifetime, so it has run out too. The order of a case's turns never rests
+    on these tickets: the service's case lock (`bot.store.case_locks`) keeps it.
+    """
+
+    def __init__(self, *, lifetime: float, **redis: Any) -> None:
+        super().__init__(**redis)
+        self.lifetime = lifetime
+
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = 0) -> int:
+        return super().issue_ticket(conversation_id, self.lifetime)
+
+    async def _acquire_lock(
+        self, conversation_id: str, ticket: int, wait_time_in_seconds: float
+    ) -> TicketLock:
+        while True:
+            lock = self.get_lock(conversation_id)
+            if lock is None:
+                return TicketLock(conversation_id)
+            lock.remove_expired_tickets()
+            waiting = any(issued.number == ticket for issued in lock.tickets)
+            if not waiting or not lock.is_locked(ticket):
+                return lock
+            await asyncio.sleep(wait_time_in_seconds)
+
+
+def lock_store_for(url: str, lifetime: float) -> LockStore:
+    """Rasa's lock store: in memory for one instance, Redis (tickets lasting `lifetime`
+    seconds, the turn lease) when several share the tracker."""
     if not url:
         return InMemoryLockStore()
     parsed = make_url(url)
-    return RedisLockStore(
+    return LeasedRedisLockStore(
+        lifetime=lifetime,
         host=parsed.host or "localhost",
         port=parsed.port or 6379,
         db=int(parsed.database or 0),
@@ -173,7 +216,7 @@ class RasaRuntime:
         )
         agent = Agent.load(
             str(model_path),
-            lock_store=lock_store_for(settings.redis_url),
+            lock_store=lock_store_for(settings.redis_url, settings.turn_lease_seconds),
             action_endpoint=action_endpoint,
         )
         if agent.domain is None or agent.processor is None:

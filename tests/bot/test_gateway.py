@@ -218,6 +218,34 @@ async def test_a_slow_turn_keeps_its_lease_and_is_not_taken_over(
             service.repository.engine.dispose()
 
 
+@pytest.mark.model
+async def test_a_hung_turn_stops_renewing_and_is_taken_over(
+    settings: Settings, rasa_runtime: RasaRuntime, model_path: Path
+) -> None:
+    # A turn that never ends (say, waiting on a lock a killed instance held) used to renew its
+    # lease for ever, and its message was never answered by anyone.
+    settings = settings.copy(update={"turn_lease_seconds": 0.5})
+    hung, other = (Service.build(settings, model_path, rasa=rasa_runtime) for _ in range(2))
+    resume = _stall(hung)
+    hung.gateway.heartbeat, hung.gateway.hung_after = 0.1, 1.0
+    try:
+        message = _message(9, "my order never arrived")
+        turn = asyncio.create_task(hung.gateway.receive(message))
+        await asyncio.sleep(0.8)
+        assert await other.outbox.tick() == 0  # slow so far: its lease holds
+        await asyncio.sleep(1.2)  # past `hung_after` and the lease after it
+        assert await other.outbox.tick() >= 1
+        answered = _replies_to(other, message)
+        assert answered
+        resume.set()
+        assert (await turn).status == "taken_over"
+        assert _replies_to(other, message) == answered
+    finally:
+        resume.set()
+        for service in (hung, other):
+            service.repository.engine.dispose()
+
+
 # --- no action loops ------------------------------------------------------------------------------
 
 CONVERSATIONS = [

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,8 +50,8 @@ def test_stores_from_settings(tmp_path: Path) -> None:
     store = tracker_store_for(f"sqlite:///{tmp_path / 'sub' / 'tracker.db'}", domain)
     assert isinstance(store, SQLTrackerStore)
     assert (tmp_path / "sub").is_dir()
-    assert isinstance(lock_store_for(""), InMemoryLockStore)
-    assert isinstance(lock_store_for("redis://127.0.0.1:6379/3"), RedisLockStore)
+    assert isinstance(lock_store_for("", 30), InMemoryLockStore)
+    assert isinstance(lock_store_for("redis://127.0.0.1:6379/3", 30), RedisLockStore)
 
 
 @pytest.mark.postgres
@@ -72,3 +75,42 @@ def test_instances_started_together_create_the_tracker_tables_once(
     assert [r.getMessage() for r in caplog.records if r.name == "rasa.core.tracker_store"] == []
     for store in stores:
         store.engine.dispose()
+
+
+async def test_a_turn_waits_for_a_live_ticket_of_its_conversation(redis_url: str) -> None:
+    conversation = f"firstline-test-{uuid.uuid4().hex}"
+    first, second = lock_store_for(redis_url, lifetime=30.0), lock_store_for(redis_url, lifetime=30.0)
+
+    async def next_turn() -> None:
+        async with second.lock(conversation, wait_time_in_seconds=0.02):
+            pass
+
+    async with first.lock(conversation):
+        waiting = asyncio.create_task(next_turn())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    await asyncio.wait_for(waiting, timeout=5)
+
+
+@pytest.mark.parametrize("poll", [0.05, 3.0])
+async def test_a_ticket_left_by_a_killed_instance_holds_the_next_turn_one_lease(
+    redis_url: str, poll: float
+) -> None:
+    # An instance killed mid-turn never gives its conversation ticket back. With Rasa's own
+    # lifetime (60 s) the next turn of that conversation, on another instance, waited a minute
+    # while renewing its claim; and a waiter that polled after its own ticket ran out (poll 3 s
+    # against a 1 s lifetime) waited for ever. The fault suite lost a message that way.
+    conversation = f"firstline-test-{uuid.uuid4().hex}"
+    dead, alive = lock_store_for(redis_url, lifetime=1.0), lock_store_for(redis_url, lifetime=1.0)
+    dead.issue_ticket(conversation)
+    started = time.monotonic()
+
+    async def next_turn() -> float:
+        async with alive.lock(conversation, wait_time_in_seconds=poll):
+            return time.monotonic() - started
+
+    try:
+        waited = await asyncio.wait_for(next_turn(), timeout=10)
+    finally:
+        alive.delete_lock(conversation)
+    assert 0.9 <= waited < 10
