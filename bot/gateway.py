@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -27,20 +28,20 @@ from bot import log_format
 from bot.adapters.base import BaseAdapter
 from bot.delivery import Delivery, reply_to
 from bot.errors import InvalidMessage, LeaseLost
-from bot.handoff import priority
+from bot.handoff import HandoffRequest, priority
 from bot.input_limits import MAX_STORED_INT, is_valid_unicode
 from bot.language import LanguageDetector, foreign_parse
 from bot.messages import InboundMessage, older_than, utcnow
 from bot.rasa_runtime import RasaRuntime, first_text
 from bot.rate_limits import Limits
-from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule
+from bot.routing import AskRasa, HumanOwnsCase, Outcome, Routed, RoutingRule, TurnResult
 from bot.settings import Settings
 from bot.store.case_locks import CaseLocks
 from bot.store.casework import CaseworkRepository, NewHandoff
 from bot.store.models import Conversation, CustomerRow, MessageRow
 from bot.store.repository import PendingTurn, Recorded, Repository
 from bot.store.review import ReviewInbox
-from bot.triage import triage
+from bot.triage import Triage, triage
 from bot.uncertainty import should_review
 
 __all__ = ["APOLOGY", "MAX_TURN_ATTEMPTS", "Gateway", "unstorable"]
@@ -124,8 +125,8 @@ class Gateway:
         self.limits = limits
         self.languages = languages or LanguageDetector()
         self.rules: list[RoutingRule] = [
-            HumanOwnsCase(repository, delivery, first_text(rasa.domain, "utter_private_chat_joined")),
-            AskRasa(rasa, repository, casework, delivery, self.adapters),
+            HumanOwnsCase(first_text(rasa.domain, "utter_private_chat_joined")),
+            AskRasa(rasa, self.adapters),
         ]
         self.review_inbox = review_inbox
         self.heartbeat: float | None = repository.lease.total_seconds() / 3
@@ -164,10 +165,9 @@ class Gateway:
             if held is not None:
                 reason, why = held
                 with log_format.turn(recorded.case_id, recorded.message_id):
-                    return self._to_person(message, recorded, reason, why)
+                    return await self._to_person(message, recorded, reason, why)
             if await self._over_limit(message):
-                self.repository.finish_turn(recorded, "limited")
-                return Outcome(status="limited", message_id=recorded.message_id, case_id=recorded.case_id)
+                return await self._end_turn(message, recorded, TurnResult("limited"))
             return await self._turn(message, recorded)
         finally:
             self._in_flight.discard(recorded.message_id)
@@ -263,7 +263,7 @@ class Gateway:
                 open_handoff_id=self.repository.open_handoff_id(recorded.case_id),
             )
             rule = next(rule for rule in self.rules if rule.matches(routed))
-            outcome = await rule.handle(routed)
+            outcome = await self._end_turn(message, recorded, await rule.handle(routed), understood)
         except LeaseLost as exc:
             return self._taken_over(recorded, exc)
         except Exception:
@@ -354,7 +354,7 @@ class Gateway:
             return "too_old", f"written at {written}, too long ago for an automatic answer"
         return self.adapters[message.platform].replies_held(message)
 
-    def _to_person(self, message: InboundMessage, recorded: Recorded, reason: str, why: str) -> Outcome:
+    async def _to_person(self, message: InboundMessage, recorded: Recorded, reason: str, why: str) -> Outcome:
         """A message the bot must not answer (`_held`): stored, not answered, and given to a person
         with the reason on the handoff; the turn ends with the reason as its status."""
         logger.info("message %s handed to a person without a reply: %s", recorded.message_id, why)
@@ -364,22 +364,15 @@ class Gateway:
             if reason == "too_old"
             else f"{why}: {text}"
         )
-        handoff_id = self.casework.open(
-            NewHandoff(
-                case_id=recorded.case_id,
-                trigger_message_id=recorded.message_id,
-                reason=reason,
-                intent=None,
-                topic=None,
-                priority=priority(reason, public=message.public, audience=message.customer.audience),
-                summary=summary[:500],
-                flags=(reason,),
-            )
+        handoff = HandoffRequest(
+            reason=reason,
+            intent=None,
+            topic=None,
+            priority=priority(reason, public=message.public, audience=message.customer.audience),
+            summary=summary[:500],
+            flags=(reason,),
         )
-        self.repository.finish_turn(recorded, reason)
-        return Outcome(
-            status=reason, message_id=recorded.message_id, case_id=recorded.case_id, handoff_id=handoff_id
-        )
+        return await self._end_turn(message, recorded, TurnResult(reason, handoff=handoff))
 
     async def _on_error(self, message: InboundMessage, recorded: Recorded) -> Outcome:
         """The one place a failure while handling a message ends up.
@@ -390,31 +383,53 @@ class Gateway:
         logger.exception(
             "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
         )
-        try:
-            self.repository.renew_turn(recorded)  # still this instance's turn, before any handoff
-        except LeaseLost as exc:
-            return self._taken_over(recorded, exc)
-        handoff_id = self.casework.open(
-            NewHandoff(
-                case_id=recorded.case_id,
-                trigger_message_id=recorded.message_id,
-                reason="error",
-                intent=None,
-                topic=None,
-                priority=priority("error", public=message.public, audience=message.customer.audience),
-                summary=f"error while handling: {' '.join(message.text.split())[:100]}",
-                flags=("error",),
-            )
+        handoff = HandoffRequest(
+            reason="error",
+            intent=None,
+            topic=None,
+            priority=priority("error", public=message.public, audience=message.customer.audience),
+            summary=f"error while handling: {' '.join(message.text.split())[:100]}",
+            flags=("error",),
         )
         try:
-            _, queued = self.repository.finish_turn(recorded, "failed", [reply_to(message, APOLOGY)])
+            return await self._end_turn(message, recorded, TurnResult("failed", (APOLOGY,), handoff))
         except LeaseLost as exc:
             return self._taken_over(recorded, exc)
+
+    async def _end_turn(
+        self,
+        message: InboundMessage,
+        recorded: Recorded,
+        result: TurnResult,
+        understood: Triage | None = None,
+    ) -> Outcome:
+        """Where every turn ends: the handoff opened, the message's status and the replies written
+        in one transaction under the turn's fence, then the replies delivered.
+
+        Raises:
+            LeaseLost: another instance took the turn over; nothing was written.
+        """
+        if result.handoff is not None:
+            # Only while the turn is still this instance's: a stalled instance must not open a
+            # second handoff for a turn another one has answered.
+            self.repository.renew_turn(recorded)
+            self.casework.open(
+                NewHandoff(
+                    case_id=recorded.case_id, trigger_message_id=recorded.message_id, **asdict(result.handoff)
+                )
+            )
+        handoff_id, queued = self.repository.finish_turn(
+            recorded,
+            result.stored_status,
+            [reply_to(message, text) for text in result.replies if text],
+            understanding=understood.to_dict() if understood is not None else None,
+        )
         replies = await self.delivery.deliver(queued)
         return Outcome(
-            status="failed",
+            status=result.status,
             message_id=recorded.message_id,
             case_id=recorded.case_id,
+            triage=understood,
             replies=tuple(replies),
             handoff_id=handoff_id,
         )

@@ -1,25 +1,27 @@
 """Where an accepted customer message goes: to the person who owns the case, or to the bot.
 
-Routing is a list of small rules tried in order; the first whose `matches` is true handles the
-message. Human takeover comes first, Rasa last, so the bot can never talk over an agent.
+Routing is a list of small rules tried in order; the first whose `matches` is true decides the
+message's turn. Human takeover comes first, Rasa last, so the bot can never talk over an agent.
+A rule only decides (`TurnResult`: how the turn ends, what is said, which handoff opens); the
+gateway ends every turn in one place, so the fence, the outbox and the handoff are written the
+same way whichever rule decided.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.adapters.base import BaseAdapter
-from bot.delivery import Delivery, Reply, reply_to
+from bot.delivery import Reply
 from bot.handoff import HandoffRequest
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
-from bot.store.casework import CaseworkRepository, NewHandoff
-from bot.store.repository import Recorded, Repository
+from bot.store.repository import Recorded
 from bot.triage import Triage
 
-__all__ = ["AskRasa", "HumanOwnsCase", "Outcome", "Routed", "RoutingRule", "action_metadata"]
+__all__ = ["AskRasa", "HumanOwnsCase", "Outcome", "Routed", "RoutingRule", "TurnResult", "action_metadata"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,27 @@ class Outcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """How one turn ends, as a rule (or the gateway itself) decides it; the gateway carries it out."""
+
+    status: str
+    """The outcome's status (`Outcome.status`)."""
+    replies: tuple[str, ...] = ()
+    """What is said to the customer, in order; blank texts are dropped."""
+    handoff: HandoffRequest | None = None
+    """A handoff to open for the case, before the turn ends."""
+
+    @property
+    def stored_status(self) -> str:
+        """The inbound message's status in the store: `handled` for a message the bot answered."""
+        return "handled" if self.status == "answered" else self.status
+
+
 class RoutingRule(Protocol):
     def matches(self, routed: Routed) -> bool: ...
 
-    async def handle(self, routed: Routed) -> Outcome: ...
+    async def handle(self, routed: Routed) -> TurnResult: ...
 
 
 class HumanOwnsCase:
@@ -79,32 +98,16 @@ class HumanOwnsCase:
     case (`joined_note`, the domain's `utter_private_chat_joined`).
     """
 
-    def __init__(self, repository: Repository, delivery: Delivery, joined_note: str | None = None) -> None:
-        self.repository = repository
-        self.delivery = delivery
+    def __init__(self, joined_note: str | None = None) -> None:
         self.joined_note = joined_note
 
     def matches(self, routed: Routed) -> bool:
         return routed.open_handoff_id is not None
 
-    async def handle(self, routed: Routed) -> Outcome:
+    async def handle(self, routed: Routed) -> TurnResult:
         message = routed.message
-        arrived = bool(message.join_token) and not message.public and self.joined_note
-        _, queued = self.repository.finish_turn(
-            routed.recorded,
-            "attached",
-            [reply_to(message, self.joined_note)] if arrived and self.joined_note else [],
-            understanding=routed.triage.to_dict(),
-        )
-        replies = await self.delivery.deliver(queued)
-        return Outcome(
-            status="attached",
-            message_id=routed.recorded.message_id,
-            case_id=routed.recorded.case_id,
-            triage=routed.triage,
-            replies=tuple(replies),
-            handoff_id=routed.open_handoff_id,
-        )
+        arrived = bool(message.join_token) and not message.public
+        return TurnResult("attached", (self.joined_note,) if arrived and self.joined_note else ())
 
 
 def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
@@ -136,58 +139,24 @@ def action_metadata(routed: Routed, adapter: BaseAdapter) -> dict[str, Any]:
 
 
 class AskRasa:
-    """The bot's turn: Rasa's dialogue runs the actions, and what they say is delivered."""
+    """The bot's turn: Rasa's dialogue runs the actions; what they say, and the hand-off they ask
+    for, are the turn's result."""
 
-    def __init__(
-        self,
-        rasa: RasaRuntime,
-        repository: Repository,
-        casework: CaseworkRepository,
-        delivery: Delivery,
-        adapters: dict[str, BaseAdapter],
-    ) -> None:
+    def __init__(self, rasa: RasaRuntime, adapters: dict[str, BaseAdapter]) -> None:
         self.rasa = rasa
-        self.repository = repository
-        self.casework = casework
-        self.delivery = delivery
         self.adapters = adapters
 
     def matches(self, routed: Routed) -> bool:
         return True
 
-    async def handle(self, routed: Routed) -> Outcome:
+    async def handle(self, routed: Routed) -> TurnResult:
         message, recorded = routed.message, routed.recorded
-        adapter = self.adapters[message.platform]
         bot_messages = await self.rasa.respond(
             sender_id=f"conversation-{recorded.conversation_id}",
             text=message.text,
             parse_data=routed.parse_data,
-            metadata=action_metadata(routed, adapter),
+            metadata=action_metadata(routed, self.adapters[message.platform]),
             message_id=str(recorded.message_id),
         )
-        texts = [(m.get("text") or "").strip() for m in bot_messages]
-        requested = HandoffRequest.from_bot_messages(bot_messages)
-        if requested is not None:
-            # Only while the turn is still this instance's (raises LeaseLost otherwise): a stalled
-            # instance must not open a second handoff for a turn another one has answered.
-            self.repository.renew_turn(recorded)
-            self.casework.open(
-                NewHandoff(
-                    case_id=recorded.case_id, trigger_message_id=recorded.message_id, **asdict(requested)
-                )
-            )
-        handoff_id, queued = self.repository.finish_turn(
-            recorded,
-            "handled",
-            [reply_to(message, t) for t in texts if t],
-            understanding=routed.triage.to_dict(),
-        )
-        replies = await self.delivery.deliver(queued)
-        return Outcome(
-            status="answered",
-            message_id=recorded.message_id,
-            case_id=recorded.case_id,
-            triage=routed.triage,
-            replies=tuple(replies),
-            handoff_id=handoff_id,
-        )
+        texts = tuple((m.get("text") or "").strip() for m in bot_messages)
+        return TurnResult("answered", texts, HandoffRequest.from_bot_messages(bot_messages))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from bot.gateway import unstorable
 from bot.messages import Customer, InboundMessage, utcnow
 from bot.rasa_runtime import RasaRuntime
+from bot.routing import AskRasa
 from bot.service import Service
 from bot.settings import Settings
 from bot.store.models import MessageRow
@@ -141,10 +144,26 @@ async def test_a_weeks_old_public_post_is_stored_and_goes_to_a_person_without_a_
 # --- two instances, one store: fenced turns --------------------------------------------------------
 
 
-def _stall(service: Service) -> asyncio.Event:
-    """Freezes `service` in the middle of its next turns until the event is set, heartbeat and
-    all, as SIGSTOP would."""
+@contextlib.contextmanager
+def _two_instances(
+    settings: Settings, model_path: Path, rasa: RasaRuntime
+) -> Iterator[tuple[Service, Service, asyncio.Event]]:
+    """Two instances on one store with a half-second turn lease, and the event that lets a
+    stalled one (`_stall`) go on; it is set, and the stores closed, however the test ends."""
+    settings = settings.copy(update={"turn_lease_seconds": 0.5})
+    first, second = (Service.build(settings, model_path, rasa=rasa) for _ in range(2))
     resume = asyncio.Event()
+    try:
+        yield first, second, resume
+    finally:
+        resume.set()
+        for service in (first, second):
+            service.repository.engine.dispose()
+
+
+def _stall(service: Service, resume: asyncio.Event) -> None:
+    """Freezes `service` in the middle of its next turns until `resume` is set, heartbeat and
+    all, as SIGSTOP would."""
     understand = service.gateway._understand
 
     async def stalled(message: InboundMessage) -> dict:
@@ -153,7 +172,6 @@ def _stall(service: Service) -> asyncio.Event:
 
     service.gateway._understand = stalled  # type: ignore[method-assign]
     service.gateway.heartbeat = None
-    return resume
 
 
 def _replies_to(service: Service, message: InboundMessage) -> list[str]:
@@ -175,10 +193,8 @@ async def test_an_instance_frozen_past_its_lease_answers_nothing_when_it_wakes(
 ) -> None:
     if store == "postgres":
         settings = settings.copy(update={"database_url": request.getfixturevalue("postgres_url")})
-    settings = settings.copy(update={"turn_lease_seconds": 0.5})
-    frozen, survivor = (Service.build(settings, model_path, rasa=rasa_runtime) for _ in range(2))
-    resume = _stall(frozen)
-    try:
+    with _two_instances(settings, model_path, rasa_runtime) as (frozen, survivor, resume):
+        _stall(frozen, resume)
         message = _message(7, "my order never arrived and nobody answers")
         stuck = asyncio.create_task(frozen.gateway.receive(message))
         await asyncio.sleep(0.8)  # past the lease, with no heartbeat from the frozen instance
@@ -191,59 +207,67 @@ async def test_an_instance_frozen_past_its_lease_answers_nothing_when_it_wakes(
         assert late.status == "taken_over" and late.replies == ()
         assert _replies_to(survivor, message) == answered  # exactly one answer
         assert len(survivor.casework.handoffs("open")) == 1
-    finally:
-        resume.set()
-        for service in (frozen, survivor):
-            service.repository.engine.dispose()
+
+
+class _StalledRasa:
+    """Rasa's dialogue that answers only once `resume` is set: an instance frozen after the
+    model read the message and the rule chose the bot, before the turn ended."""
+
+    def __init__(self, rasa: RasaRuntime, resume: asyncio.Event) -> None:
+        self.rasa, self.resume = rasa, resume
+
+    async def respond(self, **turn: Any) -> list[dict[str, Any]]:
+        await self.resume.wait()
+        return await self.rasa.respond(**turn)
 
 
 @pytest.mark.model
-async def test_a_slow_turn_keeps_its_lease_and_is_not_taken_over(
+async def test_an_instance_frozen_before_its_hand_off_opens_none_when_it_wakes(
     settings: Settings, rasa_runtime: RasaRuntime, model_path: Path
 ) -> None:
-    settings = settings.copy(update={"turn_lease_seconds": 0.5})
-    slow, other = (Service.build(settings, model_path, rasa=rasa_runtime) for _ in range(2))
-    resume = _stall(slow)
-    slow.gateway.heartbeat = 0.1  # slow, not frozen: its heartbeat runs
-    try:
-        turn = asyncio.create_task(slow.gateway.receive(_message(8, "my order never arrived")))
+    with _two_instances(settings, model_path, rasa_runtime) as (frozen, survivor, resume):
+        frozen.gateway.heartbeat = None
+        ask_rasa = frozen.gateway.rules[-1]
+        assert isinstance(ask_rasa, AskRasa)
+        ask_rasa.rasa = _StalledRasa(rasa_runtime, resume)  # type: ignore[assignment]
+        message = _message(10, "my order never arrived and nobody answers")
+        stuck = asyncio.create_task(frozen.gateway.receive(message))
         await asyncio.sleep(0.8)
-        assert await other.outbox.tick() == 0  # the lease was renewed: nothing to take over
+        assert await survivor.outbox.tick() >= 1
+        (handoff,) = survivor.casework.handoffs("open")
+        survivor.casework.close(handoff.id, "resolved", None)  # an agent settles it meanwhile
         resume.set()
-        outcome = await turn
-        assert outcome.status == "answered" and outcome.replies
-    finally:
-        resume.set()
-        for service in (slow, other):
-            service.repository.engine.dispose()
+        assert (await stuck).status == "taken_over"
+        assert len(survivor.casework.handoffs(None)) == 1  # the woken instance opened no second one
 
 
 @pytest.mark.model
-async def test_a_hung_turn_stops_renewing_and_is_taken_over(
-    settings: Settings, rasa_runtime: RasaRuntime, model_path: Path
+@pytest.mark.parametrize("hung_after", [60.0, 1.0])
+async def test_a_slow_turn_keeps_its_lease_until_it_looks_hung(
+    settings: Settings, rasa_runtime: RasaRuntime, model_path: Path, hung_after: float
 ) -> None:
     # A turn that never ends (say, waiting on a lock a killed instance held) used to renew its
     # lease for ever, and its message was never answered by anyone.
-    settings = settings.copy(update={"turn_lease_seconds": 0.5})
-    hung, other = (Service.build(settings, model_path, rasa=rasa_runtime) for _ in range(2))
-    resume = _stall(hung)
-    hung.gateway.heartbeat, hung.gateway.hung_after = 0.1, 1.0
-    try:
-        message = _message(9, "my order never arrived")
-        turn = asyncio.create_task(hung.gateway.receive(message))
+    with _two_instances(settings, model_path, rasa_runtime) as (slow, other, resume):
+        _stall(slow, resume)
+        slow.gateway.heartbeat, slow.gateway.hung_after = 0.1, hung_after  # slow: its heartbeat runs
+        message = _message(8, "my order never arrived")
+        turn = asyncio.create_task(slow.gateway.receive(message))
         await asyncio.sleep(0.8)
-        assert await other.outbox.tick() == 0  # slow so far: its lease holds
-        await asyncio.sleep(1.2)  # past `hung_after` and the lease after it
+        assert await other.outbox.tick() == 0  # the lease was renewed: nothing to take over
+        await asyncio.sleep(1.2)  # past a `hung_after` of 1 s and the lease after it
+        if hung_after > 2:
+            assert await other.outbox.tick() == 0
+            resume.set()
+            outcome = await turn
+            assert outcome.status == "answered" and outcome.replies
+            return
         assert await other.outbox.tick() >= 1
         answered = _replies_to(other, message)
         assert answered
         resume.set()
         assert (await turn).status == "taken_over"
         assert _replies_to(other, message) == answered
-    finally:
-        resume.set()
-        for service in (hung, other):
-            service.repository.engine.dispose()
 
 
 # --- no action loops ------------------------------------------------------------------------------
@@ -350,7 +374,8 @@ async def test_a_case_s_turns_wait_for_each_other_across_instances(
     two_on_postgres: tuple[Service, Service],
 ) -> None:
     slow, other = two_on_postgres
-    resume = _stall(slow)
+    resume = asyncio.Event()
+    _stall(slow, resume)
     slow.gateway.heartbeat = 1.0
     try:
         first = asyncio.create_task(slow.gateway.receive(_in_case(41, "hi there")))
