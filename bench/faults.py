@@ -18,15 +18,18 @@ non-zero on any loss, double answer or reordering.
 
     python bench/faults.py                       # 2 instances, 40 s, about 6 messages a second
     python bench/faults.py --duration 600 --rate 20 --instances 3
+    FAULTS_LOG_LEVEL=INFO python bench/faults.py --keep-logs   # the instances' logs, in detail
 
-Telegram and X, PostgreSQL restarts and Redis outages are not injected yet, and Rasa's trackers are
-not checked (see issue 16).
+Rasa's trackers are checked too: each message the bot answered must be one user turn in its
+conversation's tracker, neither missing nor there twice. Telegram and X, PostgreSQL restarts and
+Redis outages are not injected yet (see issue 16).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import random
@@ -343,7 +346,16 @@ def _check(url: str, load: Load) -> dict[str, Any]:
                 "GROUP BY case_id HAVING count(*) > 1) AS doubled"
             )
         ).scalar_one()
+        # Rasa's tracker: each message the bot answered is one user event, with the store's
+        # message id, in its conversation's tracker; missing is a lost turn, twice a doubled one.
+        tracked = Counter(
+            str(json.loads(data).get("message_id"))
+            for (data,) in conn.execute(text("SELECT data FROM events WHERE type_name = 'user'"))
+        )
     engine.dispose()
+    handled = [str(row.id) for row in inbound.values() if row.status == "handled"]
+    tracker_lost = sum(1 for message_id in handled if not tracked[message_id])
+    tracker_twice = sum(1 for message_id in handled if tracked[message_id] > 1)
     accepted = [s for s in load.sent if s.accepted]
     lost = [s for s in accepted if s.message_id not in inbound or inbound[s.message_id].status == "received"]
     by_id = {row.id: row for row in inbound.values()}
@@ -376,6 +388,8 @@ def _check(url: str, load: Load) -> dict[str, Any]:
         "out of order (cases)": reordered,
         "outbox stuck": stuck,
         "cases with two open handoffs": two_open,
+        "tracker turns lost": tracker_lost,
+        "tracker turns doubled": tracker_twice,
         "redelivered by the client": sum(1 for s in load.sent if s.attempts > 1),
         "outcomes": dict(Counter(s.status for s in accepted)),
         "p50 ms": pct(0.5),
@@ -442,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "FIRSTLINE_REDIS_URL": REDIS if _reachable(REDIS) else "",
         "FIRSTLINE_TURN_LEASE_SECONDS": str(args.lease),
         "FIRSTLINE_SESSION_SECRET": uuid.uuid4().hex,
-        "FIRSTLINE_LOG_LEVEL": "WARNING",
+        "FIRSTLINE_LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "WARNING"),
         "FIRSTLINE_RATE_LIMIT_WEB_PER_ADDRESS": "0",
         "FIRSTLINE_RATE_LIMIT_WEB_PER_VISITOR": "0",
         "FIRSTLINE_RATE_LIMIT_REPLIES_PER_ACCOUNT": "0",
@@ -459,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%d instances up; load for %.0f s", args.instances, args.duration)
         load, log = asyncio.run(_run(args, cluster))
         settled = _settle(url, timeout=max(30.0, 4 * args.lease))
+        cluster.stop()  # each instance writes the trackers it still holds as it stops
         figures = _check(url, load)
     finally:
         cluster.stop()
@@ -470,7 +485,14 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in figures.items():
         print(f"| {key} | {value} |")
     print(f"| settled | {'yes' if settled else 'no'} |")
-    failed = figures["lost"] or figures["answered twice"] or figures["out of order (cases)"] or not settled
+    failed = (
+        figures["lost"]
+        or figures["answered twice"]
+        or figures["out of order (cases)"]
+        or figures["tracker turns lost"]
+        or figures["tracker turns doubled"]
+        or not settled
+    )
     if not args.keep_logs and not failed:
         for path in sorted(logs.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()

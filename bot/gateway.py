@@ -251,6 +251,7 @@ class Gateway:
 
     async def _locked_turn(self, message: InboundMessage, recorded: Recorded) -> Outcome:
         heartbeat = asyncio.create_task(self._keep_lease(recorded), name="firstline-lease")
+        ended = False
         try:
             parse_data = await self._understand(message)
             understood = triage(parse_data)
@@ -264,12 +265,16 @@ class Gateway:
             )
             rule = next(rule for rule in self.rules if rule.matches(routed))
             outcome = await self._end_turn(message, recorded, await rule.handle(routed), understood)
+            ended = True
         except LeaseLost as exc:
             return self._taken_over(recorded, exc)
         except Exception:
             return await self._on_error(message, recorded)
         finally:
             heartbeat.cancel()
+            # Rasa's tracker of the turn is written only if the turn ended here; with a shared
+            # case lock, before the case is let go, as the next turn may run on another instance.
+            await self.rasa.end_turn(recorded.conversation_id, ended=ended, wait=self.case_locks.shared)
         self._learn_from(routed)
         return outcome
 

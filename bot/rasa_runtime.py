@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from bot.graph_runner import SequentialGraphRunner
 from bot.log_format import quiet_rasa_logging
 from bot.settings import Settings
+from bot.store.models import tracker_id
 from bot.tracker_store import WriteBehindTrackerStore
 from bot.triage import FALLBACK_INTENT
 from bot.wording import phrasebook
@@ -240,6 +241,24 @@ class RasaRuntime:
         store = self.agent.tracker_store
         if isinstance(store, WriteBehindTrackerStore):
             await store.flush()
+
+    async def end_turn(self, conversation_id: int, *, ended: bool, wait: bool) -> None:
+        """Settles the tracker Rasa saved in a conversation's turn (`bot.tracker_store`).
+
+        `ended`: the turn ended here, so its tracker is written; otherwise (another instance took
+        the turn over, or it failed) it is dropped. `wait`: return only once it is written, for
+        when the next turn of the case may run on another instance, which reads the database.
+        """
+        store = self.agent.tracker_store
+        if not isinstance(store, WriteBehindTrackerStore):
+            return
+        sender_id = tracker_id(conversation_id)
+        if not ended:
+            store.discard(sender_id)
+            return
+        writer = store.commit(sender_id)
+        if wait and writer is not None:
+            await writer
 
     async def parse(self, text: str) -> dict[str, Any]:
         """NLU only: intent, ranking, entities and response-selector results for `text`.

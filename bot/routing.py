@@ -18,6 +18,7 @@ from bot.delivery import Reply
 from bot.handoff import HandoffRequest
 from bot.messages import InboundMessage
 from bot.rasa_runtime import RasaRuntime
+from bot.store.models import tracker_id
 from bot.store.repository import Recorded
 from bot.triage import Triage
 
@@ -152,7 +153,7 @@ class AskRasa:
     async def handle(self, routed: Routed) -> TurnResult:
         message, recorded = routed.message, routed.recorded
         bot_messages = await self.rasa.respond(
-            sender_id=f"conversation-{recorded.conversation_id}",
+            sender_id=tracker_id(recorded.conversation_id),
             text=message.text,
             parse_data=routed.parse_data,
             metadata=action_metadata(routed, self.adapters[message.platform]),

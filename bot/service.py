@@ -187,4 +187,4 @@ class Service:
         for adapter in self.adapters.values():
             await adapter.stop()
         await self.limits.close()
-        self.repository.engine.dispose()
+        self.stores.close()

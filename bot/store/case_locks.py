@@ -21,7 +21,8 @@ import weakref
 from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import TimeoutError
 
 __all__ = ["CASE_LOCK_SPACE", "CaseLocks"]
 
@@ -32,9 +33,11 @@ _RETRY_SECONDS = 0.005
 
 
 class CaseLocks:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | None) -> None:
+        """`engine`: the lock engine (`bot.store.database.create_lock_engine`); None keeps the
+        locks in this process only (SQLite)."""
         self.engine = engine
-        self.shared = engine.dialect.name == "postgresql"
+        self.shared = engine is not None
         """Whether the lock is also held in the database, for the other instances."""
         self._local: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -51,35 +54,52 @@ class CaseLocks:
         if lock is None:
             lock = self._local[case_id] = asyncio.Lock()
         async with lock:
-            if not self.shared:
+            if self.engine is None:
                 yield False
                 return
             key = (CASE_LOCK_SPACE, case_id)
-            connection = self.engine.connect()
-            held = False
+            clock = asyncio.get_running_loop()
+            deadline = clock.time() + wait
+            while True:
+                # A connection only for the attempt, so turns waiting for a busy case hold none;
+                # an empty pool (every connection holding a case) is waited for the same way.
+                connection = self._try(key)
+                if connection is not None or clock.time() >= deadline:
+                    break
+                await asyncio.sleep(_RETRY_SECONDS)
+            if connection is None:
+                logger.warning(
+                    "case %s: its lock has been held for over %.0f s; going on without it", case_id, wait
+                )
+                yield False
+                return
             try:
-                deadline = asyncio.get_running_loop().time() + wait
-                while True:
-                    held = bool(connection.execute(select(func.pg_try_advisory_lock(*key))).scalar_one())
-                    connection.commit()  # no transaction left open while the turn runs or waits
-                    if held or asyncio.get_running_loop().time() >= deadline:
-                        break
-                    await asyncio.sleep(_RETRY_SECONDS)
-                if not held:
-                    logger.warning(
-                        "case %s: its lock has been held for over %.0f s; going on without it", case_id, wait
-                    )
-                yield held
+                yield True
             finally:
-                if held:
-                    try:
-                        connection.execute(select(func.pg_advisory_unlock(*key)))
-                        connection.commit()
-                    except Exception:
-                        # A connection back in the pool must not keep the lock: drop it, and
-                        # PostgreSQL ends its session and the lock with it.
-                        logger.exception(
-                            "case %s: could not release its lock; dropping the connection", case_id
-                        )
-                        connection.invalidate()
+                try:
+                    connection.execute(select(func.pg_advisory_unlock(*key)))
+                    connection.commit()
+                except Exception:
+                    # A connection back in the pool must not keep the lock: drop it, and
+                    # PostgreSQL ends its session and the lock with it.
+                    logger.exception("case %s: could not release its lock; dropping the connection", case_id)
+                    connection.invalidate()
                 connection.close()
+
+    def _try(self, key: tuple[int, int]) -> Connection | None:
+        """One attempt at the lock: the connection that now holds it, or None."""
+        assert self.engine is not None
+        try:
+            connection = self.engine.connect()
+        except TimeoutError:
+            return None  # the lock pool never waits (`pool_timeout=0`): try again soon
+        try:
+            held = bool(connection.execute(select(func.pg_try_advisory_lock(*key))).scalar_one())
+            connection.commit()  # no transaction left open while the turn runs
+        except BaseException:
+            connection.close()
+            raise
+        if not held:
+            connection.close()
+            return None
+        return connection

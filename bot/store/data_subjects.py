@@ -36,6 +36,7 @@ from bot.store.models import (
     HandoffEvent,
     MessageRow,
     ReviewItem,
+    tracker_id,
 )
 
 __all__ = ["ERASED", "Erasure", "SubjectNotFound", "erase", "find_in_training_data", "records_of"]
@@ -214,7 +215,7 @@ def _erase_tracker(tracker_url: str, conversations: list[int]) -> str:
         events = table("events", column("sender_id"))
         with engine.begin() as conn:
             gone = conn.execute(
-                delete(events).where(events.c.sender_id.in_([f"conversation-{c}" for c in conversations]))
+                delete(events).where(events.c.sender_id.in_([tracker_id(c) for c in conversations]))
             ).rowcount
         return f"{gone} events deleted"
     finally:

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import QueuePool
 
-__all__ = ["create_store_engine", "migrate"]
+__all__ = ["create_lock_engine", "create_store_engine", "migrate"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,33 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+LOCK_CONNECTIONS = 30
+"""The most case locks one instance holds at once (turns of different cases in progress)."""
+
+
+def create_lock_engine(url: str) -> Engine | None:
+    """The engine whose connections hold the cases' advisory locks (`bot.store.case_locks`), or
+    None where the store is not shared between instances (SQLite).
+
+    A lock's connection is held for a whole turn, across awaits, while the store's own
+    connections are taken and given back within one synchronous call. On one pool, turns
+    holding locks could take every connection, and the next store call, which waits for one
+    on the event loop, would stop the very turns that would give them back. So the locks get a
+    pool of their own that never makes anyone wait (`pool_timeout=0`): when it is empty, a turn
+    waits for its case's lock as it waits for a busy case, without blocking the loop.
+    """
+    if make_url(url).get_backend_name() != "postgresql":
+        return None
+    return create_engine(
+        url,
+        future=True,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=LOCK_CONNECTIONS - 5,
+        pool_timeout=0,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "UTCDateTime",
     "UnreadableUpdate",
     "User",
+    "tracker_id",
 ]
 
 Base = declarative_base()
@@ -116,6 +117,12 @@ class Conversation(Base):
     created_at = Column(UTCDateTime(), nullable=False)
 
     case = relationship(Case, back_populates="conversations")
+
+
+def tracker_id(conversation_id: int) -> str:
+    """A conversation's sender id in Rasa's tracker store (`events.sender_id`): one tracker per
+    conversation."""
+    return f"conversation-{conversation_id}"
 
 
 class MessageRow(Base):

@@ -17,7 +17,7 @@ from bot.store.accounts import AccountRepository
 from bot.store.case_locks import CaseLocks
 from bot.store.casework import CaseworkRepository
 from bot.store.console_sessions import SessionStore
-from bot.store.database import create_store_engine, migrate
+from bot.store.database import create_lock_engine, create_store_engine, migrate
 from bot.store.followups import FollowupStore
 from bot.store.leases import Leases
 from bot.store.login_failures import FORGET_AFTER, LoginFailureStore
@@ -52,6 +52,12 @@ class Stores:
     reporting: Reporting
     """The figures of the metrics page and endpoints."""
 
+    def close(self) -> None:
+        """Gives back every connection, the case locks' too."""
+        self.engine.dispose()
+        if self.case_locks.engine is not None:
+            self.case_locks.engine.dispose()
+
     @classmethod
     def open(cls, settings: Settings) -> Stores:
         """Connects to the configured store and brings its schema to the newest revision."""
@@ -78,7 +84,7 @@ class Stores:
             unreadable=UnreadableStore(engine),
             leases=leases,
             spend=spend,
-            case_locks=CaseLocks(engine),
+            case_locks=CaseLocks(create_lock_engine(settings.store_url)),
             followups=FollowupStore(engine),
             reporting=Reporting(engine, spend, leases),
         )

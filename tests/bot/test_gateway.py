@@ -182,6 +182,21 @@ def _replies_to(service: Service, message: InboundMessage) -> list[str]:
         return [row[0] for row in rows]
 
 
+class _TrackerEnds:
+    """An instance's Rasa runtime, with a record of how each turn settled its tracker."""
+
+    def __init__(self, rasa: RasaRuntime) -> None:
+        self.rasa = rasa
+        self.ends: list[tuple[bool, bool]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rasa, name)
+
+    async def end_turn(self, conversation_id: int, *, ended: bool, wait: bool) -> None:
+        self.ends.append((ended, wait))
+        await self.rasa.end_turn(conversation_id, ended=ended, wait=wait)
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 async def test_an_instance_frozen_past_its_lease_answers_nothing_when_it_wakes(
@@ -195,6 +210,8 @@ async def test_an_instance_frozen_past_its_lease_answers_nothing_when_it_wakes(
         settings = settings.copy(update={"database_url": request.getfixturevalue("postgres_url")})
     with _two_instances(settings, model_path, rasa_runtime) as (frozen, survivor, resume):
         _stall(frozen, resume)
+        for service in (frozen, survivor):
+            service.gateway.rasa = _TrackerEnds(service.gateway.rasa)  # type: ignore[assignment]
         message = _message(7, "my order never arrived and nobody answers")
         stuck = asyncio.create_task(frozen.gateway.receive(message))
         await asyncio.sleep(0.8)  # past the lease, with no heartbeat from the frozen instance
@@ -207,6 +224,11 @@ async def test_an_instance_frozen_past_its_lease_answers_nothing_when_it_wakes(
         assert late.status == "taken_over" and late.replies == ()
         assert _replies_to(survivor, message) == answered  # exactly one answer
         assert len(survivor.casework.handoffs("open")) == 1
+        # Rasa's tracker keeps the turn once: the survivor's, written before it let the case go
+        # where another instance could take the next turn; the frozen instance's is dropped.
+        shared = store == "postgres"
+        assert survivor.gateway.rasa.ends == [(True, shared)]  # type: ignore[attr-defined]
+        assert frozen.gateway.rasa.ends == [(False, shared)]  # type: ignore[attr-defined]
 
 
 class _StalledRasa:
