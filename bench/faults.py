@@ -21,8 +21,10 @@ non-zero on any loss, double answer or reordering.
     FAULTS_LOG_LEVEL=INFO python bench/faults.py --keep-logs   # the instances' logs, in detail
 
 Rasa's trackers are checked too: each message the bot answered must be one user turn in its
-conversation's tracker, neither missing nor there twice. Telegram and X, PostgreSQL restarts and
-Redis outages are not injected yet (see issue 16).
+conversation's tracker, neither missing nor there twice. By hand, `--restart-postgres` and
+`--stop-redis` add a restart of the database server and a Redis outage after the freezes (they
+touch services other programs share, so the short run in `scripts/test` leaves them out).
+Telegram and X traffic and the platforms' 429s and 5xx are not injected yet (see issue 16).
 """
 
 from __future__ import annotations
@@ -301,6 +303,16 @@ async def _faults(
         cluster.signal(frozen, signal.SIGCONT)
         log.append(f"{time.monotonic() - started:5.1f} s  SIGCONT instance {frozen}")
         await probe
+    if args.restart_postgres:
+        log.append(f"{time.monotonic() - started:5.1f} s  PostgreSQL restarting: {args.restart_postgres}")
+        await asyncio.to_thread(subprocess.run, args.restart_postgres, shell=True, check=True)
+        log.append(f"{time.monotonic() - started:5.1f} s  PostgreSQL up")
+    if args.stop_redis:
+        await asyncio.to_thread(subprocess.run, ["redis-cli", "-u", REDIS, "shutdown", "nosave"], check=False)
+        log.append(f"{time.monotonic() - started:5.1f} s  Redis stopped for {args.stop_redis:.0f} s")
+        await asyncio.sleep(args.stop_redis)
+        await asyncio.to_thread(subprocess.run, args.start_redis, shell=True, check=True)
+        log.append(f"{time.monotonic() - started:5.1f} s  Redis started: {args.start_redis}")
 
 
 def _settle(url: str, timeout: float) -> bool:
@@ -434,6 +446,20 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.015,
         help="kill instance 1 this long after sending it a message, so the kill lands mid-turn (seconds)",
+    )
+    parser.add_argument(
+        "--restart-postgres",
+        metavar="COMMAND",
+        help="after the freezes, restart the PostgreSQL server with this command, e.g. "
+        "'pg_ctlcluster 15 main restart' (every client of that server loses its connections)",
+    )
+    parser.add_argument(
+        "--stop-redis", type=float, default=0.0, metavar="SECONDS", help="then stop Redis this long"
+    )
+    parser.add_argument(
+        "--start-redis",
+        default="redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no",
+        help="how to start Redis again after --stop-redis",
     )
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="every request's outcome, with its time")

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -56,6 +57,17 @@ async def _input_error(request: Request, exc: Exception) -> Response:
     """A request whose body could not be read, wherever it was read (see `bot.input_limits`)."""
     assert isinstance(exc, InputError)
     return _error(exc.status, exc.public_message())
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The database went away under a request (a restart, a failover): nothing of this request
+    was kept, so the caller is told to send it again, not that the service is broken."""
+    logger.warning(
+        "%s %s: the store is unavailable (%s)", request.method, request.url.path, type(exc).__name__
+    )
+    response = _error(503, "the store is unavailable for a moment; send the request again")
+    response.headers["retry-after"] = "1"
+    return response
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -207,7 +219,11 @@ def create_app(service: Service) -> Starlette:
             *console_routes(console),
         ],
         middleware=[session_middleware(service.settings)],
-        exception_handlers={InputError: _input_error},
+        exception_handlers={
+            InputError: _input_error,
+            OperationalError: _store_unavailable,
+            DisconnectionError: _store_unavailable,
+        },
         lifespan=lifespan,
     )
     app.state.console = console  # for tests that move the sessions' clock

@@ -10,21 +10,25 @@ URL is configured, in which case Rasa calls it over HTTP as usual.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
-from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.core.lock_store import InMemoryLockStore, LockError, LockStore, RedisLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk.executor import ActionExecutor
+from redis.exceptions import RedisError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 
 from bot.graph_runner import SequentialGraphRunner
 from bot.log_format import quiet_rasa_logging
@@ -93,7 +97,7 @@ def tracker_store_for(url: str, domain: Domain) -> TrackerStore:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "postgresql":
         _create_tracker_tables(url)
-    return SQLTrackerStore(
+    store = SQLTrackerStore(
         domain,
         dialect=parsed.drivername,
         host=parsed.host,
@@ -102,6 +106,15 @@ def tracker_store_for(url: str, domain: Domain) -> TrackerStore:
         username=parsed.username,
         password=parsed.password,
     )
+    if parsed.get_backend_name() == "postgresql":
+        # Rasa's engine does not test a pooled connection before use, so after a database restart
+        # each stale connection failed one turn (an apology instead of the answer). The same
+        # engine, pinging first, as Firstline's own store does.
+        engine_url = store.engine.url
+        store.engine.dispose()
+        store.engine = create_engine(engine_url, pool_pre_ping=True, **create_engine_kwargs(engine_url))
+        store.sessionmaker = sessionmaker(bind=store.engine)
+    return store
 
 
 class LeasedRedisLockStore(RedisLockStore):
@@ -127,6 +140,31 @@ class LeasedRedisLockStore(RedisLockStore):
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = 0) -> int:
         return super().issue_ticket(conversation_id, self.lifetime)
+
+    @contextlib.asynccontextmanager
+    async def lock(
+        self, conversation_id: str, lock_lifetime: float = 0, wait_time_in_seconds: float = 1
+    ) -> AsyncIterator[TicketLock]:
+        """Rasa's lock, or, while Redis cannot be reached, none: the turn goes on under the case
+        lock alone instead of failing, so a Redis outage costs no customer an answer."""
+        try:
+            ticket = self.issue_ticket(conversation_id)
+        except LockError as exc:
+            logger.warning("Rasa's lock store is unreachable, going on without it: %s", exc)
+            yield TicketLock(conversation_id)
+            return
+        try:
+            try:
+                lock = await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+            except RedisError as exc:
+                logger.warning("Rasa's lock store is unreachable, going on without it: %s", exc)
+                lock = TicketLock(conversation_id)
+            yield lock
+        finally:
+            try:
+                self.cleanup(conversation_id, ticket)
+            except RedisError as exc:  # the ticket runs out with its lifetime
+                logger.warning("could not give back Rasa's ticket for %s: %s", conversation_id, exc)
 
     async def _acquire_lock(
         self, conversation_id: str, ticket: int, wait_time_in_seconds: float

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from bot.adapters.fake_adapter import FakeAdapter
 from bot.app import create_app
@@ -209,6 +210,25 @@ async def test_duplicate_delivery_gets_one_reply(client: httpx.AsyncClient, serv
     assert first["status"] == "answered" and len(first["replies"]) == 1
     assert second == {**second, "status": "duplicate", "replies": []}
     assert _count_messages(service) == 2  # the message and the one reply
+
+
+async def test_a_store_that_went_away_is_a_503_to_try_again_and_the_retry_is_answered(
+    client: httpx.AsyncClient, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a PostgreSQL restart looks like from inside a request: the connection is gone.
+    record = service.repository.record_inbound
+
+    def restarting(message: object) -> None:
+        raise OperationalError("INSERT ...", {}, Exception("the database system is shutting down"))
+
+    monkeypatch.setattr(service.repository, "record_inbound", restarting)
+    await as_visitor(client, "alice")
+    body = {"user": "alice", "text": COMPLAINT, "message_id": "restart-1"}
+    refused = await client.post("/api/web/messages", json=body)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "send the request again" in refused.json()["error"]
+    monkeypatch.setattr(service.repository, "record_inbound", record)
+    assert (await _say(client, COMPLAINT, message_id="restart-1"))["status"] == "answered"
 
 
 async def test_customer_cannot_inject_rasa_intent_syntax(client: httpx.AsyncClient) -> None:

@@ -14,6 +14,8 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
 
 from bot.rasa_runtime import (
     disarm_intent_syntax,
@@ -114,3 +116,34 @@ async def test_a_ticket_left_by_a_killed_instance_holds_the_next_turn_one_lease(
     finally:
         alive.delete_lock(conversation)
     assert 0.9 <= waited < 10
+
+
+async def test_while_redis_is_down_a_turn_goes_on_without_rasa_s_lock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Port 1: nothing listens, as while Redis restarts. Rasa's own store raised LockError, and
+    # every turn in the outage ended in an apology instead of its answer.
+    store = lock_store_for("redis://127.0.0.1:1/0", lifetime=1.0)
+    with caplog.at_level(logging.WARNING, logger="bot.rasa_runtime"):
+        async with store.lock("conversation-1") as lock:
+            assert lock.conversation_id == "conversation-1"
+    assert "going on without it" in caplog.text
+
+
+@pytest.mark.postgres
+async def test_the_tracker_store_outlives_a_database_restart(
+    postgres_url: str, postgres_admin: Engine
+) -> None:
+    # A restart ends every session; Rasa's engine used its stale pooled connection and the turn
+    # failed. Ending the store's sessions from outside stands for the restart.
+    store = tracker_store_for(postgres_url, Domain.empty())
+    assert await store.retrieve("conversation-1") is None  # a pooled connection now exists
+    database = make_url(postgres_url).database
+    with postgres_admin.connect() as admin:
+        ended = admin.execute(
+            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db"),
+            {"db": database},
+        ).scalar_one()
+    assert ended >= 1
+    assert await store.retrieve("conversation-1") is None
+    store.engine.dispose()
