@@ -42,9 +42,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Service:
     settings: Settings
-    repository: Repository
-    casework: CaseworkRepository
-    """The handoffs' whole life: opened by the bot, worked and closed by people."""
+    stores: Stores
+    """Every store, the console's own among them (accounts, sessions, sign-in failures)."""
     rasa: RasaRuntime
     adapters: dict[str, BaseAdapter]
     gateway: Gateway
@@ -52,21 +51,42 @@ class Service:
     outbox: OutboxWorker
     limits: Limits
     followups: FollowupScheduler
-    reporting: Reporting
-    """The figures of the metrics page and endpoints."""
-    review_inbox: ReviewInbox
-    """Messages the model was unsure of, for the trainers."""
-    unreadable: UnreadableStore
-    """Platform updates no parser could read, kept raw for people to see."""
-    leases: Leases
-    """Which instance polls each platform account."""
-    stores: Stores
-    """Every store, the console's own among them (accounts, sessions, sign-in failures)."""
     instance_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
     """This process among the instances sharing the store: the holder named in leases."""
     _leading: set[str] = field(default_factory=set)
+
+    # The stores the service's callers use most, named here for them; `stores` owns them.
+
+    @property
+    def repository(self) -> Repository:
+        return self.stores.repository
+
+    @property
+    def casework(self) -> CaseworkRepository:
+        """The handoffs' whole life: opened by the bot, worked and closed by people."""
+        return self.stores.casework
+
+    @property
+    def reporting(self) -> Reporting:
+        """The figures of the metrics page and endpoints."""
+        return self.stores.reporting
+
+    @property
+    def review_inbox(self) -> ReviewInbox:
+        """Messages the model was unsure of, for the trainers."""
+        return self.stores.review_inbox
+
+    @property
+    def unreadable(self) -> UnreadableStore:
+        """Platform updates no parser could read, kept raw for people to see."""
+        return self.stores.unreadable
+
+    @property
+    def leases(self) -> Leases:
+        """Which instance polls each platform account."""
+        return self.stores.leases
 
     @classmethod
     def build(
@@ -131,8 +151,7 @@ class Service:
         )
         return cls(
             settings,
-            repository,
-            casework,
+            stores,
             rasa,
             adapters,
             gateway,
@@ -140,11 +159,6 @@ class Service:
             OutboxWorker(delivery, gateway.resume),
             limits,
             followups,
-            stores.reporting,
-            stores.review_inbox,
-            stores.unreadable,
-            stores.leases,
-            stores,
         )
 
     # The Inbox that receiving adapters talk to (see `bot.adapters.base.Inbox`).
