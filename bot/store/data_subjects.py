@@ -4,14 +4,15 @@ data subject's request under the GDPR and laws like it (access, article 15; eras
 A customer is a platform account (`platform`, its user id). What is theirs: their customer record,
 their cases, the conversations and messages of those cases in both directions (the bot's and
 agents' replies quote them and call them by name), the handoffs with their summaries, events,
-notes and tags, the follow-ups, and the review items the trainers were sent.
+notes and tags, the follow-ups, the review items the trainers were sent, and the platform updates
+kept raw because no parser could read them, where they name the account.
 
 Erasure anonymises rather than deletes where the row is a count the metrics need (a message, a
 handoff): its text becomes "[erased]" and the customer record loses its id, handle and name. What
-exists only for the content (review items, notes, tags, follow-ups) is deleted. Rasa's tracker
-keeps the same conversations under `conversation-<id>`; its rows are deleted when it is an SQL
-store. Examples already exported to `data/nlu/` live in git: they are found and reported, for a
-trainer to remove in a commit. Erasing twice finds nothing the second time.
+exists only for the content (review items, notes, tags, follow-ups, unreadable updates) is deleted.
+Rasa's tracker keeps the same conversations under `conversation-<id>`; its rows are deleted when it
+is an SQL store. Examples already exported to `data/nlu/` live in git: they are found and reported,
+for a trainer to remove in a commit. Erasing twice finds nothing the second time.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from bot.store.models import (
     HandoffEvent,
     MessageRow,
     ReviewItem,
+    UnreadableUpdate,
     tracker_id,
 )
+from bot.store.unreadable import names_account
 
 __all__ = ["ERASED", "Erasure", "SubjectNotFound", "erase", "find_in_training_data", "records_of"]
 
@@ -102,7 +105,8 @@ def records_of(engine: Engine, platform: str, user_id: str) -> dict[str, Any]:
         SubjectNotFound: nobody with that platform and user id is held.
     """
     customers = _customer_ids(engine, platform, user_id)
-    if not customers:
+    unreadable = _unreadable_naming(engine, platform, user_id)
+    if not customers and not unreadable:
         raise SubjectNotFound(f"no {platform} customer {user_id!r} is held")
     cases = select(Case.id).where(Case.customer_id.in_(customers))
     handoffs = select(Handoff.id).where(Handoff.case_id.in_(cases))
@@ -183,7 +187,26 @@ def records_of(engine: Engine, platform: str, user_id: str) -> dict[str, Any]:
                 ReviewItem.case_id.in_(cases)
             ),
         ),
+        "unreadable_updates": unreadable,
     }
+
+
+def _unreadable_naming(engine: Engine, platform: str, user_id: str) -> list[dict[str, Any]]:
+    """The platform's kept unreadable updates that name the account (`names_account`)."""
+    candidates = _rows(
+        engine,
+        select(
+            UnreadableUpdate.id,
+            UnreadableUpdate.external_id,
+            UnreadableUpdate.error,
+            UnreadableUpdate.received_at,
+            UnreadableUpdate.raw,
+        ).where(
+            UnreadableUpdate.platform == platform,
+            UnreadableUpdate.raw.contains(user_id, autoescape=True),
+        ),
+    )
+    return [row for row in candidates if names_account(row["raw"], user_id)]
 
 
 def find_in_training_data(texts: list[str], nlu_dir: Path) -> list[str]:
@@ -241,6 +264,11 @@ def erase(
     # An irreversible stand-in for the id: the same customer erased on two platforms differs.
     pseudonym = "erased:" + hashlib.sha256(f"{platform}:{user_id}".encode()).hexdigest()[:16]
     with engine.begin() as conn:
+        report.deleted["unreadable_updates"] = conn.execute(
+            delete(UnreadableUpdate).where(
+                UnreadableUpdate.id.in_([u["id"] for u in records["unreadable_updates"]])
+            )
+        ).rowcount
         for table, model in (
             ("review_items", ReviewItem),
             ("case_notes", CaseNote),

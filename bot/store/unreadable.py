@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,12 +20,21 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.models import UnreadableUpdate
 
-__all__ = ["MAX_RAW_CHARS", "Unreadable", "UnreadableStore", "as_text"]
+__all__ = ["MAX_RAW_CHARS", "Unreadable", "UnreadableStore", "as_text", "names_account"]
 
 MAX_RAW_CHARS = 64 * 1024
 """A kept update is cut here: enough to see what it was, not a place to store a flood."""
 KEEP = 1000
 """The newest updates kept per platform; older ones go as new ones arrive."""
+
+
+def names_account(raw: str, user_id: str) -> bool:
+    """Whether a kept update (`as_text`) names the platform account `user_id` as an id: Telegram's
+    `"from": {"id": 4242}`, X's `"sender_id": "4242"` or `"author_id"`, an `"id_str"`. A data
+    subject's export and erasure look for them here, since no customer record points at an
+    update nobody could read."""
+    member = rf'"(?:[a-z_]*_)?id(?:_str)?":\s*"?{re.escape(user_id)}"?(?=[,}}\]])'
+    return re.search(member, raw) is not None
 
 
 def as_text(raw: Any) -> str:

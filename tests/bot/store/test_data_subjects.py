@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.messages import Customer, InboundMessage, OutboundMessage
+from bot.messages import Customer, InboundMessage, OutboundMessage, utcnow
 from bot.store import Recorded, Repository
 from bot.store.accounts import AccountRepository
 from bot.store.casework import CaseworkRepository
 from bot.store.data_subjects import ERASED, SubjectNotFound, erase, records_of
 from bot.store.review import ReviewInbox
+from bot.store.unreadable import UnreadableStore
 from bot.uncertainty import Uncertainty
 from tests.fakes.handoffs import open_complaint_handoff
 
@@ -50,6 +51,11 @@ def held(repository: Repository) -> dict[str, Recorded]:
     doubt = Uncertainty("complaint", 0.41, "question", 0.39, "close_second")
     ReviewInbox(repository.engine).add_review_item(alice.message_id, alice.case_id, ALICE_SAYS, doubt)
     assert handoff
+    unreadable = UnreadableStore(repository.engine)
+    for update_id, sender in ((901, 4242), (902, 4343)):  # a Telegram update no parser could read
+        update = {"update_id": update_id, "message": {"from": {"id": sender}, "chat": {"id": sender}}}
+        unreadable.keep("telegram", str(update_id), update, "no text", utcnow())
+    unreadable.keep("telegram", "903", {"update_id": 903, "note": "sent by 4242"}, "unknown kind", utcnow())
     return {"alice": alice, "bob": _said(repository, "4343", 1, "what are your opening hours?")}
 
 
@@ -63,6 +69,8 @@ def test_the_export_holds_everything_about_the_customer_and_nothing_else(
     assert [n["text"] for n in records["notes"]] == ["She sounded upset; her address is 12 Rose Lane"]
     assert [t["tag"] for t in records["tags"]] == ["vip"]
     assert [r["text"] for r in records["review_items"]] == [ALICE_SAYS]
+    # An update nobody could read is hers when it names her account, not when it quotes a number.
+    assert [u["external_id"] for u in records["unreadable_updates"]] == ["901"]
     assert "opening hours" not in str(records)  # Bob's words are Bob's
     with pytest.raises(SubjectNotFound):
         records_of(repository.engine, "x", "4242")  # the same id on another platform is someone else
@@ -86,7 +94,13 @@ def test_erasure_leaves_nothing_of_the_customer_and_keeps_the_counts(
     report = erase(repository.engine, "telegram", "4242", tracker_url=f"sqlite:///{tracker}", nlu_dir=nlu)
 
     assert (report.customers, report.cases, report.messages, report.handoffs) == (1, 1, 2, 1)
-    assert report.deleted == {"review_items": 1, "case_notes": 1, "case_tags": 1, "followups": 0}
+    assert report.deleted == {
+        "unreadable_updates": 1,
+        "review_items": 1,
+        "case_notes": 1,
+        "case_tags": 1,
+        "followups": 0,
+    }
     assert report.tracker == "1 events deleted"
     assert report.training_data == [f"{nlu / 'reviewed.yml'}:4"]
     assert ALICE_SAYS not in str(report.to_dict())  # the report says what was done, not what was said
@@ -108,6 +122,10 @@ def test_erasure_leaves_nothing_of_the_customer_and_keeps_the_counts(
             for row in conn.execute(text(f"SELECT * FROM {table}"))
         )
         kept = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
+        raw_kept = (
+            conn.execute(text("SELECT external_id FROM unreadable_updates ORDER BY id")).scalars().all()
+        )
+    assert raw_kept == ["902", "903"]  # Bob's and nobody's stay
     for trace in ("4242", "Rose Lane", "0612345678", "4242_h"):
         assert trace not in dump, trace
     assert ERASED in dump and kept == 4  # the rows stay, for the counts; their words do not
@@ -120,3 +138,15 @@ def test_erasure_leaves_nothing_of_the_customer_and_keeps_the_counts(
 
     with pytest.raises(SubjectNotFound):  # erasing again finds nothing, and changes nothing
         erase(repository.engine, "telegram", "4242")
+
+
+def test_someone_known_only_by_an_update_nobody_could_read_is_found_and_erased(
+    repository: Repository,
+) -> None:
+    unreadable = UnreadableStore(repository.engine)
+    unreadable.keep("x", "e1", {"dm_event": {"sender_id": "777", "text": None}}, "no text", utcnow())
+    records = records_of(repository.engine, "x", "777")
+    assert records["customer"] == [] and len(records["unreadable_updates"]) == 1
+    assert erase(repository.engine, "x", "777").deleted["unreadable_updates"] == 1
+    with pytest.raises(SubjectNotFound):
+        records_of(repository.engine, "x", "777")

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from bot.messages import utcnow
 from bot.store import Repository
 from bot.store import unreadable as unreadable_module
-from bot.store.unreadable import MAX_RAW_CHARS, UnreadableStore, as_text
+from bot.store.unreadable import MAX_RAW_CHARS, UnreadableStore, as_text, names_account
 
 
 def test_what_the_databases_refuse_in_text_is_kept_as_escapes(repository: Repository) -> None:
@@ -61,3 +61,19 @@ def test_a_store_that_cannot_keep_it_says_so(tmp_path) -> None:  # type: ignore[
     engine = create_store_engine(f"sqlite:///{tmp_path / 'not-migrated.db'}")
     with pytest.raises(OperationalError):
         UnreadableStore(engine).keep("telegram", "1", {}, "bad", utcnow())
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"message": {"from": {"id": 4242}, "chat": {"id": 4242}}}, True),  # Telegram
+        ({"dm_event": {"sender_id": "4242"}}, True),  # X
+        ({"data": {"author_id": "4242"}}, True),
+        ({"user": {"id_str": "4242"}}, True),
+        ({"message": {"from": {"id": 42420}}}, False),  # another account
+        ({"message": {"text": "my order 4242 never came"}}, False),  # a number in the words
+        ({"message": {"message_id": 17, "from": {"id": 99}}}, False),
+    ],
+)
+def test_an_update_names_an_account_by_its_id(raw: dict, named: bool) -> None:
+    assert names_account(as_text(raw), "4242") is named
