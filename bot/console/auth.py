@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -33,7 +32,7 @@ from bot.messages import utcnow
 from bot.settings import Settings
 from bot.store.accounts import Account
 from bot.store.console_sessions import SessionStore, SignedIn
-from bot.store.login_failures import FORGET_AFTER, LoginFailureStore
+from bot.store.login_failures import LoginFailureStore
 
 __all__ = [
     "ADMIN",
@@ -292,15 +291,10 @@ class LoginThrottle:
 
     FREE_ATTEMPTS = 5
     MAX_WAIT = 900.0
-    FORGET_AFTER = FORGET_AFTER
 
     def __init__(self, store: LoginFailureStore, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.clock = clock
-
-    @classmethod
-    def on(cls, engine: Engine, clock: Callable[[], datetime] = utcnow) -> LoginThrottle:
-        return cls(LoginFailureStore(engine, cls.FORGET_AFTER), clock)
 
     def wait(self, username: str) -> float:
         now = self.clock()

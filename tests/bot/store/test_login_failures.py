@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 from bot.console.auth import LoginThrottle, throttle_delay
 from bot.messages import utcnow
 from bot.store import Repository
-from bot.store.login_failures import failure_key
+from bot.store.login_failures import FORGET_AFTER, LoginFailureStore, failure_key
 from bot.store.models import LoginFailure
 
 
@@ -28,9 +28,14 @@ def clock() -> Clock:
     return Clock()
 
 
+def _throttle(repository: Repository, clock: Clock) -> LoginThrottle:
+    """A throttle on the store, as each instance's console has one."""
+    return LoginThrottle(LoginFailureStore(repository.engine, FORGET_AFTER), clock)
+
+
 @pytest.fixture
 def throttle(repository: Repository, clock: Clock) -> LoginThrottle:
-    return LoginThrottle.on(repository.engine, clock)
+    return _throttle(repository, clock)
 
 
 def _rows(repository: Repository) -> int:
@@ -70,7 +75,7 @@ def test_failing_on_ten_thousand_made_up_names_does_not_lift_a_lockout(
 
 
 def test_a_lockout_holds_on_another_instance(repository: Repository, clock: Clock) -> None:
-    first, second = LoginThrottle.on(repository.engine, clock), LoginThrottle.on(repository.engine, clock)
+    first, second = _throttle(repository, clock), _throttle(repository, clock)
     for _ in range(6):
         first.failed("ana")
     assert second.wait("ana") == throttle_delay(6) > 0
