@@ -59,6 +59,19 @@ call that never returns) rather than slow: its heartbeat stops, the lease runs o
 instance takes the message over, up to `MAX_TURN_ATTEMPTS`, after which a person gets it."""
 
 
+def _handoff_for(reason: str, message: InboundMessage, summary: str) -> HandoffRequest:
+    """A handoff the service opens itself, not the model (a held message, a failure): it carries
+    its reason as its only flag, and no intent or topic."""
+    return HandoffRequest(
+        reason=reason,
+        intent=None,
+        topic=None,
+        priority=priority(reason, public=message.public, audience=message.customer.audience),
+        summary=summary[:500],
+        flags=(reason,),
+    )
+
+
 def _length(column: Any) -> int | None:
     return getattr(column.type, "length", None)
 
@@ -369,14 +382,7 @@ class Gateway:
             if reason == "too_old"
             else f"{why}: {text}"
         )
-        handoff = HandoffRequest(
-            reason=reason,
-            intent=None,
-            topic=None,
-            priority=priority(reason, public=message.public, audience=message.customer.audience),
-            summary=summary[:500],
-            flags=(reason,),
-        )
+        handoff = _handoff_for(reason, message, summary)
         return await self._end_turn(message, recorded, TurnResult(reason, handoff=handoff))
 
     async def _on_error(self, message: InboundMessage, recorded: Recorded) -> Outcome:
@@ -388,13 +394,8 @@ class Gateway:
         logger.exception(
             "handling message %s in conversation %s failed", recorded.message_id, recorded.conversation_id
         )
-        handoff = HandoffRequest(
-            reason="error",
-            intent=None,
-            topic=None,
-            priority=priority("error", public=message.public, audience=message.customer.audience),
-            summary=f"error while handling: {' '.join(message.text.split())[:100]}",
-            flags=("error",),
+        handoff = _handoff_for(
+            "error", message, f"error while handling: {' '.join(message.text.split())[:100]}"
         )
         try:
             return await self._end_turn(message, recorded, TurnResult("failed", (APOLOGY,), handoff))
