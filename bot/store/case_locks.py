@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import TimeoutError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 __all__ = ["CASE_LOCK_SPACE", "CaseLocks"]
 
@@ -91,7 +91,7 @@ class CaseLocks:
         assert self.engine is not None
         try:
             connection = self.engine.connect()
-        except TimeoutError:
+        except PoolTimeout:
             return None  # the lock pool never waits (`pool_timeout=0`): try again soon
         try:
             held = bool(connection.execute(select(func.pg_try_advisory_lock(*key))).scalar_one())
